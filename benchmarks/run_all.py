@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""Runs every system's workloads side by side and writes the comparison.
+
+    python3 benchmarks/run_all.py [--dir /dev/shm] [--force-pmem both] [--quick] [--out DIR]
+
+Each (system, workload, persistence mode) runs in a process of its own and prints JSON.
+Writes into --out (default benchmarks/results/): results.json (every measurement),
+ratios.json (each system's ns/op over the workload's baseline), results.md (the tables)
+and results.png (when matplotlib is installed).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import peers
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+try:
+    from tqdm import tqdm
+except ImportError:
+    tqdm = None
+
+
+@dataclass(frozen=True)
+class Workload:
+    title: str
+    n: int  # operations per timed repeat
+    quick_n: int
+    baseline: str  # ratios are ns/op over this system's
+    targets: dict = field(default_factory=dict)  # system -> the ratio it should stay within
+
+
+# The catalog: a workload runs on every system whose script lists it.
+WORKLOADS = {
+    "empty_tx": Workload("empty transaction", 200_000, 5_000, "c", {"pmemobj": 4.0}),
+    "alloc_free_64": Workload("alloc + free of 64 bytes in a transaction", 200_000, 5_000, "c", {"pmemobj": 1.5}),
+    "root_assign_int": Workload("root = int, own transaction", 200_000, 5_000, "c", {"pmemobj": 1.5}),
+    "dict_insert_int": Workload("d[i] = i, own transaction each", 20_000, 1_000, "pmemobj"),
+}
+
+
+@dataclass
+class System:
+    name: str
+    description: str
+    pmem: bool  # runs on libpmem: measured once per PMEM_IS_PMEM_FORCE setting
+    command: list = None  # argv prefix; the workload and its options follow
+    env: dict = field(default_factory=dict)
+    workloads: list = field(default_factory=list)
+    unavailable: str = ""
+
+
+C_SOURCE = os.path.join(HERE, "c", "bench_pmemobj.c")
+
+
+def build_c_program(build_dir):
+    """Compiles bench_pmemobj.c; returns its path or raises RuntimeError with the reason."""
+    try:
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libpmemobj", "libpmem"],
+                               capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise RuntimeError("pkg-config cannot find libpmemobj/libpmem (%s)" % e)
+    exe = os.path.join(build_dir, "bench_pmemobj")
+    cc = os.environ.get("CC", "cc")
+    r = subprocess.run([cc, "-O2", "-std=c11", "-o", exe, C_SOURCE] + flags, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError("%s failed to compile %s:\n%s" % (cc, C_SOURCE, r.stderr.strip()))
+    return exe
+
+
+def list_workloads(system):
+    r = subprocess.run(system.command + ["--list"], capture_output=True, text=True, env=child_env(system, None))
+    if r.returncode:
+        raise RuntimeError((r.stderr.strip().splitlines() or ["exit code %d" % r.returncode])[-1])
+    return json.loads(r.stdout)
+
+
+def discover_systems(names, build_dir):
+    """Every system asked for, with its command and workloads, or why it cannot run."""
+    systems = []
+    want = lambda name: not names or name in names
+    if want("c"):
+        s = System("c", "C on libpmemobj (the physical limit)", pmem=True)
+        try:
+            s.command = [build_c_program(build_dir)]
+        except RuntimeError as e:
+            s.unavailable = str(e)
+        systems.append(s)
+    if want("pmemobj"):
+        pythonpath = os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
+        systems.append(System("pmemobj", "this project's pmemobj", pmem=True,
+                              command=[sys.executable, os.path.join(HERE, "workloads_pmemobj.py")],
+                              env={"PYTHONPATH": pythonpath}))
+    for peer in peers.PEERS.values():
+        if not peer.script or not want(peer.name):
+            continue
+        s = System(peer.name, peer.description, pmem=peer.pmem)
+        try:
+            s.command = [peers.python(peer.name), peer.script_path()]
+        except peers.PeerUnavailable as e:
+            s.unavailable = str(e)
+        systems.append(s)
+    for s in systems:
+        if not s.unavailable:
+            try:
+                s.workloads = [w for w in list_workloads(s) if w in WORKLOADS]
+            except (RuntimeError, ValueError) as e:
+                s.unavailable = "cannot list its workloads: %s" % e
+    return systems
+
+
+def child_env(system, force):
+    """The environment of one run: PMEM_IS_PMEM_FORCE=1, or unset so libpmem detects the mode."""
+    env = dict(os.environ, **system.env)
+    env.pop("PMEM_IS_PMEM_FORCE", None)
+    if force == "1":
+        env["PMEM_IS_PMEM_FORCE"] = "1"
+    return env
+
+
+def run_one(system, workload, force, args, scratch):
+    """One measurement in a process of its own; its stores go under ``scratch``."""
+    spec = WORKLOADS[workload]
+    n = args.n or (spec.quick_n if args.quick else spec.n)
+    cmd = system.command + [workload, "--dir", scratch, "-n", str(n), "--repeats", str(args.repeats)]
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=child_env(system, force), timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out after %d s" % args.timeout}
+    wall = {"wall_s": round(time.monotonic() - t0, 2)}
+    if r.returncode:
+        tail = "\n".join(r.stderr.strip().splitlines()[-5:])
+        return dict(wall, error="exit code %d: %s" % (r.returncode, tail))
+    try:
+        return dict(json.loads(r.stdout.strip().splitlines()[-1]), **wall)
+    except (ValueError, IndexError):
+        return dict(wall, error="no JSON in its output: %r" % r.stdout[-300:])
+
+
+def better(old, new):
+    """The faster of two measurements of one job (rounds keep the best, like repeats)."""
+    if not ok(old):
+        return new
+    if ok(new) and new["ns_per_op"] < old["ns_per_op"]:
+        return dict(new, rounds=old.get("rounds", 1) + 1)
+    return dict(old, rounds=old.get("rounds", 1) + 1)
+
+
+def plan(systems, modes, rounds):
+    """(system, workload, mode) jobs, side by side, ``rounds`` times over; systems off libpmem
+    run once a round and are shared by all modes."""
+    jobs = []
+    for i, mode in enumerate(modes):
+        for w in WORKLOADS:
+            for s in systems:
+                if w in s.workloads and (s.pmem or i == 0):
+                    jobs.append((s, w, mode if s.pmem else None))
+    return jobs * rounds
+
+
+def progress(jobs):
+    if tqdm is not None and sys.stderr.isatty():
+        bar = tqdm(jobs, unit="run", file=sys.stderr)
+        for job in bar:
+            bar.set_description("%s %s%s" % (job[0].name, job[1], "" if job[2] is None else " " + mode_label(job[2])))
+            yield job
+    else:
+        for k, job in enumerate(jobs, 1):
+            print("[%d/%d] %s %s%s" % (k, len(jobs), job[0].name, job[1],
+                                       "" if job[2] is None else ", " + mode_label(job[2])),
+                  file=sys.stderr, flush=True)
+            yield job
+
+
+def mode_label(mode):
+    return "PMEM_IS_PMEM_FORCE=1" if mode == "1" else "PMEM_IS_PMEM_FORCE unset"
+
+
+def compare(results, systems, modes):
+    """ratios[mode][workload][system] = ns/op over the baseline's ns/op (same mode)."""
+    ratios = {}
+    for mode in modes:
+        per_mode = ratios[mode_label(mode)] = {}
+        for w, spec in WORKLOADS.items():
+            row = {s.name: results_for(results, s, w, mode) for s in systems}
+            base = row.get(spec.baseline)
+            if not ok(base):
+                continue
+            per_mode[w] = {name: round(r["ns_per_op"] / base["ns_per_op"], 3)
+                           for name, r in row.items() if ok(r) and name != spec.baseline}
+    return ratios
+
+
+def results_for(results, system, workload, mode):
+    return results.get((system.name, workload, mode if system.pmem else None))
+
+
+def ok(r):
+    return r is not None and "ns_per_op" in r
+
+
+def fmt_ns(ns):
+    if ns >= 1e6:
+        return "%.2f ms" % (ns / 1e6)
+    if ns >= 1e3:
+        return "%.2f µs" % (ns / 1e3)
+    return "%.0f ns" % ns
+
+
+def fmt_ops(ops):
+    if ops >= 1e6:
+        return "%.2f M/s" % (ops / 1e6)
+    if ops >= 1e3:
+        return "%.1f k/s" % (ops / 1e3)
+    return "%.0f /s" % ops
+
+
+def markdown(results, ratios, systems, modes, meta):
+    load = meta["load_average"]
+    out = ["# Benchmark results", "",
+           "%s, %s, Python %s, pool directory `%s`, best of %d repeats%s%s; load average %.1f before, %.1f after."
+           % (meta["date"], meta["machine"], meta["python"], meta["dir"], meta["repeats"],
+              " and %d rounds" % meta["rounds"] if meta["rounds"] > 1 else "",
+              " (quick run)" if meta["quick"] else "", load["before"], load["after"]), ""]
+    out += summary(ratios, modes)
+    for mode in modes:
+        label = mode_label(mode)
+        out += ["## %s" % label, "",
+                "| workload | system | persistence | n | ns/op | ops/s | ratio | target |",
+                "|---|---|---|---:|---:|---:|---:|---|"]
+        for w, spec in WORKLOADS.items():
+            for s in systems:
+                r = results_for(results, s, w, mode)
+                if r is None:
+                    continue
+                if not ok(r):
+                    why = r.get("skipped") or r.get("error", "?")
+                    out.append("| %s | %s | skipped: %s | | | | | |" % (spec.title, s.name, why.replace("\n", " ")))
+                    continue
+                pers = r.get("durability", "")
+                if s.pmem:
+                    pers = "%s (is_pmem=%s)" % (pers, r.get("is_pmem"))
+                ratio = ratios[label].get(w, {}).get(s.name)
+                ratio_s = "1 (baseline)" if s.name == spec.baseline else ("%.2fx" % ratio if ratio else "")
+                target = spec.targets.get(s.name)
+                target_s = ""
+                if target:
+                    target_s = "≤ %gx %s" % (target, "" if ratio is None else ("met" if ratio <= target else "**missed**"))
+                out.append("| %s | %s | %s | %d | %s | %s | %s | %s |" % (
+                    spec.title, s.name, pers, r["n"], fmt_ns(r["ns_per_op"]), fmt_ops(r["ops_per_s"]), ratio_s, target_s))
+        out.append("")
+    out += ["Ratio: ns/op over the baseline system's in the same mode (C for the foundation workloads).",
+            "Systems off libpmem (SQLite, LMDB, ZODB) do not depend on PMEM_IS_PMEM_FORCE: they run once",
+            "and appear under each mode.", ""]
+    unavailable = [s for s in systems if s.unavailable]
+    if unavailable:
+        out += ["## Not run", ""] + ["- %s: %s" % (s.name, s.unavailable.replace("\n", " ")) for s in unavailable] + [""]
+    out += ["## Systems", ""] + ["- %s: %s" % (s.name, s.description) for s in systems] + [""]
+    return "\n".join(out)
+
+
+def summary(ratios, modes):
+    """The targets: one line per (workload, system with a target), its ratio in each mode."""
+    rows = []
+    for w, spec in WORKLOADS.items():
+        for name, target in spec.targets.items():
+            cells = []
+            for mode in modes:
+                ratio = ratios[mode_label(mode)].get(w, {}).get(name)
+                cells.append("n/a" if ratio is None else "%.2fx %s" % (ratio, "met" if ratio <= target else "**missed**"))
+            rows.append("| %s | %s/%s | ≤ %gx | %s |" % (spec.title, name, spec.baseline, target, " | ".join(cells)))
+    if not rows:
+        return []
+    return (["## Targets", "", "| workload | ratio | target | %s |" % " | ".join(mode_label(m) for m in modes),
+             "|---|---|---|" + "---|" * len(modes)] + rows + [""])
+
+
+def plot(results, systems, modes, path):
+    """Grouped bars of ns/op (log scale), one panel per mode; False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    names = list(WORKLOADS)
+    fig, axes = plt.subplots(1, len(modes), figsize=(7 * len(modes), 5), squeeze=False)
+    shown = [s for s in systems if any(ok(results_for(results, s, w, m)) for w in names for m in modes)]
+    width = 0.8 / max(1, len(shown))
+    for ax, mode in zip(axes[0], modes):
+        for k, s in enumerate(shown):
+            xs, ys = [], []
+            for i, w in enumerate(names):
+                r = results_for(results, s, w, mode)
+                if ok(r):
+                    xs.append(i + (k - (len(shown) - 1) / 2) * width)
+                    ys.append(r["ns_per_op"])
+            ax.bar(xs, ys, width, label=s.name)
+        ax.set_yscale("log")
+        ax.set_ylabel("ns per operation (lower is better)")
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels([WORKLOADS[w].title for w in names], rotation=15, ha="right", fontsize=8)
+        ax.set_title(mode_label(mode))
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dir", default="/dev/shm",
+                    help="directory for the pools and stores (default /dev/shm; a DAX mount such as "
+                         "/mnt/pmem on real persistent memory)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"), help="where the results go")
+    ap.add_argument("--force-pmem", choices=["0", "1", "both"], default="both",
+                    help="run the libpmem systems with PMEM_IS_PMEM_FORCE=1 (1), with it unset so the "
+                         "mode is detected (0), or both (default)")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: few operations, one repeat")
+    ap.add_argument("-n", type=int, help="operations per repeat for every workload (default: per workload)")
+    ap.add_argument("--repeats", type=int, help="timed repeats, best kept (default 3, quick 1)")
+    ap.add_argument("--systems", help="comma-separated subset of: c, pmemobj, " + ", ".join(
+        p.name for p in peers.PEERS.values() if p.script))
+    ap.add_argument("--workloads", help="comma-separated subset of: " + ", ".join(WORKLOADS))
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the whole set this many times, interleaved, keeping each job's best "
+                         "(steadier ratios on a busy machine)")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds allowed for one run")
+    args = ap.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    if not os.path.isdir(args.dir):
+        ap.error("--dir %s is not a directory" % args.dir)
+    if args.workloads:
+        unknown = set(args.workloads.split(",")) - set(WORKLOADS)
+        if unknown:
+            ap.error("unknown workloads: %s" % ", ".join(sorted(unknown)))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    modes = ["0", "1"] if args.force_pmem == "both" else [args.force_pmem]
+    selected = set(args.workloads.split(",")) if args.workloads else None
+    if selected:
+        for w in list(WORKLOADS):
+            if w not in selected:
+                del WORKLOADS[w]
+    os.makedirs(args.out, exist_ok=True)
+    build_dir = tempfile.mkdtemp(prefix="bench-build-")
+    # every store of this run lives under one directory, removed at the end even when a
+    # workload process was killed before it could clean up
+    scratch = tempfile.mkdtemp(prefix="bench-run-", dir=args.dir)
+    load_before = os.getloadavg()
+    try:
+        systems = discover_systems(set(args.systems.split(",")) if args.systems else None, build_dir)
+        for s in systems:
+            if s.unavailable:
+                print("skipping %s: %s" % (s.name, s.unavailable), file=sys.stderr)
+        jobs = plan([s for s in systems if not s.unavailable], modes, args.rounds)
+        results = {}
+        for system, workload, mode in progress(jobs):
+            key = (system.name, workload, mode)
+            r = run_one(system, workload, mode, args, scratch)
+            first = key not in results
+            results[key] = better(results.get(key), r)
+            if "error" in r:
+                print("%s %s failed: %s" % (system.name, workload, r["error"]), file=sys.stderr)
+            elif "skipped" in r and first:
+                print("%s %s skipped: %s" % (system.name, workload, r["skipped"]), file=sys.stderr)
+    finally:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": "%s, %d cores" % (cpu_model(), os.cpu_count() or 0),
+        "python": platform.python_version(), "dir": args.dir, "repeats": args.repeats, "rounds": args.rounds,
+        "quick": args.quick, "load_average": {"before": load_before[0], "after": os.getloadavg()[0]},
+        "modes": [mode_label(m) for m in modes],
+    }
+    ratios = compare(results, systems, modes)
+    raw = [dict(r, system=k[0], workload=k[1], mode=None if k[2] is None else mode_label(k[2]))
+           for k, r in results.items()]
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"meta": meta, "systems": {s.name: {"description": s.description, "unavailable": s.unavailable}
+                                             for s in systems}, "results": raw}, f, indent=1)
+    with open(os.path.join(args.out, "ratios.json"), "w") as f:
+        json.dump({"meta": meta, "baselines": {w: spec.baseline for w, spec in WORKLOADS.items()},
+                   "ratios": ratios}, f, indent=1)
+    table = markdown(results, ratios, systems, modes, meta)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(table)
+    wrote = ["results.json", "ratios.json", "results.md"]
+    if plot(results, systems, modes, os.path.join(args.out, "results.png")):
+        wrote.append("results.png")
+    print(table)
+    print("wrote %s into %s" % (", ".join(wrote), args.out), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

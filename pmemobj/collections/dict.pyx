@@ -1,0 +1,616 @@
+# cython: boundscheck=False, wraparound=False, cdivision=True
+"""PersistentDict: a dict whose items live in a pmemobj pool.
+
+It behaves as dict does (insertion order, live keys/values/items views, LIFO
+popitem, `|` and `|=`, RuntimeError when it changes size during iteration),
+except where living in a pool makes a difference:
+
+- keys and values must be persistable (TypeError otherwise); keys hash with
+  the pool's stable hash, so 1, 1.0 and True are one key in every process;
+- results that are new mappings (copy(), `|`) are plain dicts, since a new
+  persistent dict needs a pool: ``pool.new(PersistentDict, d | other)``;
+- ``PersistentDict.fromkeys`` raises TypeError for the same reason: use
+  ``pool.new(PersistentDict, dict.fromkeys(keys, value))``;
+- every mutating method is one transaction (its own, or a part of the
+  enclosing one) and is rolled back as a whole: an update() that meets a bad
+  element changes nothing;
+- a persistent object value that pop()/del/clear() releases for the last time
+  is freed at once, like any object whose reference count drops to zero.
+"""
+import collections.abc as _abc
+import types as _types
+
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.object cimport PyObject_RichCompareBool, Py_EQ
+from libc.stdint cimport uint64_t, int64_t
+from pmemobj._core cimport MemoryManager, PersistentBase, pyp_slot_t, register_traverse, visit_fn
+from pmemobj.collections._hashtable cimport *
+
+cdef extern from "Python.h":
+    int Py_ReprEnter(object) except -1
+    void Py_ReprLeave(object)
+
+cdef enum:
+    KEYS = 0
+    VALUES = 1
+    ITEMS = 2
+
+
+cdef inline void _dict_ht(HT *t) noexcept:
+    ht_init(t, sizeof(pyp_dict_t), sizeof(pyp_ht_entry_t))
+
+
+cdef inline uint64_t _hash(PersistentDict d, object key) except? 0xffffffffffffffff:
+    if d.mm is None:
+        d.addr(0)       # raises: not created by pool.new()
+    return <uint64_t>d.mm.hash_of(key)
+
+
+cdef inline int64_t _find(PersistentDict d, object key, HT *t) except -2:
+    cdef uint64_t s
+    cdef uint64_t h = _hash(d, key)
+    _dict_ht(t)
+    ht_open(d, t, False)
+    return ht_find(d, t, key, h, &s)
+
+
+cdef list _pairs(object other):
+    """The (key, value) pairs of a mapping or an iterable of pairs, as dict.update reads them."""
+    cdef list out
+    cdef Py_ssize_t i = 0
+    if isinstance(other, (dict, PersistentDict)):
+        return list(other.items())
+    if hasattr(other, "keys"):
+        return [(k, other[k]) for k in other.keys()]
+    out = []
+    for item in other:
+        try:
+            seq = item if type(item) is tuple or type(item) is list else list(item)
+        except TypeError:
+            raise TypeError(f"cannot convert dictionary update sequence element #{i} to a sequence") from None
+        if len(seq) != 2:
+            raise ValueError(f"dictionary update sequence element #{i} has length {len(seq)}; 2 is required")
+        out.append((seq[0], seq[1]))
+        i += 1
+    return out
+
+
+cdef int _set_many(PersistentDict d, list pairs) except -1:
+    """d[k] = v for every pair, in one transaction; every key is hashed first."""
+    cdef Py_ssize_t n = len(pairs), i
+    cdef uint64_t *hs
+    cdef HT t
+    cdef MemoryManager mm
+    if n == 0:
+        d.addr(0)       # still raises on a closed pool or a dead object
+        return 0
+    hs = <uint64_t *>PyMem_Malloc(n * sizeof(uint64_t))
+    if hs == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            hs[i] = _hash(d, (<tuple>pairs[i])[0])
+        _dict_ht(&t)
+        mm = d.mm
+        d.begin()
+        try:
+            for i in range(n):
+                ht_set(d, &t, (<tuple>pairs[i])[0], hs[i], (<tuple>pairs[i])[1], True)
+        except BaseException:
+            mm.end(False)
+            raise
+        mm.end(True)
+    finally:
+        PyMem_Free(hs)
+    return 0
+
+
+cdef class PersistentDict(PersistentBase):
+    """A dict stored in a pmemobj pool: ``pool.new(PersistentDict, [mapping_or_iterable], **kw)``."""
+
+    cdef int p_new(self, MemoryManager mm) except -1:
+        mm.adopt(self, mm.new_object(type(self), sizeof(pyp_dict_t)))
+        return 0
+
+    cdef int64_t stable_hash(self) except? -1:
+        raise TypeError(f"unhashable type: '{type(self).__name__}'")
+
+    def __init__(self, /, *args, **kw):
+        if len(args) > 1:
+            raise TypeError(f"{type(self).__name__} expected at most 1 argument, got {len(args)}")
+        self.update(*args, **kw)
+
+    # -- reading ---------------------------------------------------------------
+
+    def __len__(self):
+        cdef HT t
+        _dict_ht(&t)
+        ht_open(self, &t, False)
+        return t.h.used
+
+    def __contains__(self, key):
+        cdef HT t
+        return _find(self, key, &t) >= 0
+
+    def __getitem__(self, key):
+        cdef HT t
+        cdef int64_t ix = _find(self, key, &t)
+        cdef pyp_slot_t v
+        if ix < 0:
+            if type(self) is not PersistentDict:
+                missing = getattr(type(self), "__missing__", None)
+                if missing is not None:
+                    return missing(self, key)
+            raise KeyError(key)
+        v = ht_entry(&t, <uint64_t>ix).value
+        return self.mm.load(&v)
+
+    def get(self, key, default=None):
+        """Return the value for key if key is in the dictionary, else default."""
+        cdef HT t
+        cdef int64_t ix = _find(self, key, &t)
+        cdef pyp_slot_t v
+        if ix < 0:
+            return default
+        v = ht_entry(&t, <uint64_t>ix).value
+        return self.mm.load(&v)
+
+    def __iter__(self):
+        return _new_iter(self, KEYS, False)
+
+    def __reversed__(self):
+        return _new_iter(self, KEYS, True)
+
+    def keys(self):
+        """A live set-like view of the keys."""
+        return _new_view(PersistentDictKeys, self)
+
+    def values(self):
+        """A live view of the values."""
+        return _new_view(PersistentDictValues, self)
+
+    def items(self):
+        """A live set-like view of the (key, value) pairs."""
+        return _new_view(PersistentDictItems, self)
+
+    def copy(self):
+        """A shallow copy as a plain dict (a persistent copy: pool.new(PersistentDict, d))."""
+        return dict(_new_iter(self, ITEMS, False))
+
+    @classmethod
+    def fromkeys(cls, iterable, value=None):
+        """Not available: a persistent dict needs a pool.
+
+        Use ``pool.new(PersistentDict, dict.fromkeys(iterable, value))``."""
+        raise TypeError(f"{cls.__name__}.fromkeys() cannot create a dict without a pool; use "
+                        f"pool.new({cls.__name__}, dict.fromkeys(iterable, value))")
+
+    def __eq__(self, other):
+        if not isinstance(other, (dict, PersistentDict)):
+            return NotImplemented
+        return _dict_eq(self, other)
+
+    def __ne__(self, other):
+        if not isinstance(other, (dict, PersistentDict)):
+            return NotImplemented
+        return not _dict_eq(self, other)
+
+    __hash__ = None
+
+    __class_getitem__ = classmethod(_types.GenericAlias)
+
+    def __or__(self, other):
+        if not isinstance(other, (dict, PersistentDict)):
+            return NotImplemented
+        r = self.copy()
+        r.update(other)
+        return r
+
+    def __ror__(self, other):
+        if not isinstance(other, (dict, PersistentDict)):
+            return NotImplemented
+        r = dict(other)
+        r.update(_new_iter(self, ITEMS, False))
+        return r
+
+    def __repr__(self):
+        name = type(self).__name__
+        if Py_ReprEnter(self):
+            return name + "({...})"
+        try:
+            return name + "({" + ", ".join([f"{k!r}: {v!r}" for k, v in _new_iter(self, ITEMS, False)]) + "})"
+        finally:
+            Py_ReprLeave(self)
+
+    # -- writing: one transaction per call ----------------------------------------
+
+    def __setitem__(self, key, value):
+        cdef uint64_t h = _hash(self, key)
+        cdef HT t
+        cdef MemoryManager mm = self.mm
+        _dict_ht(&t)
+        self.begin()
+        try:
+            ht_set(self, &t, key, h, value, True)
+        except BaseException:
+            mm.end(False)
+            raise
+        mm.end(True)
+
+    def __delitem__(self, key):
+        cdef uint64_t h = _hash(self, key)
+        cdef HT t
+        cdef pyp_slot_t old[2]
+        cdef MemoryManager mm = self.mm
+        cdef int found
+        _dict_ht(&t)
+        self.begin()
+        try:
+            found = ht_take(self, &t, key, h, old)
+            if found:
+                ht_release(mm, &t, old)
+        except BaseException:
+            mm.end(False)
+            raise
+        mm.end(True)
+        if not found:
+            raise KeyError(key)
+
+    def pop(self, key, *default):
+        """Remove key and return its value; if key is missing return default, or raise KeyError."""
+        if len(default) > 1:
+            raise TypeError(f"pop expected at most 2 arguments, got {1 + len(default)}")
+        if len(self) == 0:          # as dict: an empty dict does not hash the key
+            if default:
+                return default[0]
+            raise KeyError(key)
+        cdef uint64_t h = _hash(self, key)
+        cdef HT t
+        cdef pyp_slot_t old[2]
+        cdef MemoryManager mm = self.mm
+        cdef int found
+        value = None
+        _dict_ht(&t)
+        self.begin()
+        try:
+            found = ht_take(self, &t, key, h, old)
+            if found:
+                value = mm.load(&old[1])
+                ht_release(mm, &t, old)
+        except BaseException:
+            mm.end(False)
+            raise
+        mm.end(True)
+        if found:
+            return value
+        if default:
+            return default[0]
+        raise KeyError(key)
+
+    def popitem(self):
+        """Remove and return the (key, value) pair inserted last; KeyError if empty."""
+        cdef HT t
+        cdef pyp_slot_t old[2]
+        cdef MemoryManager mm = self.mm
+        cdef int found
+        item = None
+        _dict_ht(&t)
+        self.begin()
+        try:
+            found = ht_take_last(self, &t, old)
+            if found:
+                item = (mm.load(&old[0]), mm.load(&old[1]))
+                ht_release(mm, &t, old)
+        except BaseException:
+            mm.end(False)
+            raise
+        mm.end(True)
+        if not found:
+            raise KeyError("popitem(): dictionary is empty")
+        return item
+
+    def setdefault(self, key, default=None):
+        """Return d[key], first inserting key with value default when it is missing."""
+        cdef HT t
+        cdef int64_t ix = _find(self, key, &t)
+        cdef pyp_slot_t v
+        cdef uint64_t h
+        cdef MemoryManager mm = self.mm
+        cdef int inserted
+        if ix >= 0:
+            v = ht_entry(&t, <uint64_t>ix).value
+            return mm.load(&v)
+        h = _hash(self, key)
+        self.begin()
+        try:
+            inserted = ht_set(self, &t, key, h, default, False)
+        except BaseException:
+            mm.end(False)
+            raise
+        mm.end(True)
+        return default if inserted else self[key]
+
+    def update(self, /, *args, **kw):
+        """Update from a mapping or an iterable of pairs, then from the keyword arguments."""
+        if len(args) > 1:
+            raise TypeError(f"update expected at most 1 argument, got {len(args)}")
+        pairs = _pairs(args[0]) if args else []
+        if kw:
+            pairs.extend(kw.items())
+        _set_many(self, pairs)
+
+    def __ior__(self, other):
+        _set_many(self, _pairs(other))
+        return self
+
+    def clear(self):
+        """Remove all items."""
+        cdef HT t
+        cdef MemoryManager mm = self.mm
+        _dict_ht(&t)
+        self.begin()
+        try:
+            ht_clear(self, &t)
+        except BaseException:
+            mm.end(False)
+            raise
+        mm.end(True)
+
+
+cdef bint _dict_eq(PersistentDict d, object other) except -1:
+    if other is d:
+        return True
+    if len(d) != len(other):
+        return False
+    missing = _MISSING
+    for k, v in _new_iter(d, ITEMS, False):
+        ov = other.get(k, missing)
+        if ov is missing or not PyObject_RichCompareBool(v, ov, Py_EQ):
+            return False
+    return True
+
+cdef object _MISSING = object()
+
+
+cdef int _traverse(MemoryManager mm, uint64_t off, visit_fn visit, void *ctx) except -1:
+    return ht_traverse(mm, off, sizeof(pyp_dict_t), sizeof(pyp_ht_entry_t), visit, ctx)
+
+register_traverse(PersistentDict, _traverse)
+_abc.MutableMapping.register(PersistentDict)
+
+
+# ---------------------------------------------------------------------------
+# Iteration: every step reads the pool, so iterators see what the pool holds
+
+cdef class _DictIterator:
+    cdef PersistentDict d          # None once exhausted
+    cdef uint64_t pos              # forward: next entry to look at; reverse: entries left to look at
+    cdef int64_t used              # the length at creation, -1 after a change of size
+    cdef Py_ssize_t remaining
+    cdef int kind
+    cdef bint reverse
+
+    def __iter__(self):
+        return self
+
+    def __length_hint__(self):
+        cdef HT t
+        if self.d is None:
+            return 0
+        _dict_ht(&t)
+        ht_open(self.d, &t, False)
+        return self.remaining if self.used == <int64_t>t.h.used else 0
+
+    def __next__(self):
+        cdef HT t
+        cdef uint64_t i
+        cdef pyp_ht_entry_t *e
+        cdef pyp_slot_t k, v
+        cdef MemoryManager mm
+        if self.d is None:
+            raise StopIteration
+        _dict_ht(&t)
+        ht_open(self.d, &t, False)
+        if self.used != <int64_t>t.h.used:
+            self.used = -1          # stays broken, as dict's iterators do
+            raise RuntimeError("dictionary changed size during iteration")
+        if not self.reverse:
+            i = ht_next_live(&t, self.pos)
+            if i >= t.h.nentries:
+                self.d = None
+                raise StopIteration
+            if self.remaining == 0:
+                self.d = None
+                raise RuntimeError("dictionary keys changed during iteration")
+            self.pos = i + 1
+        else:
+            i = self.pos if self.pos < t.h.nentries else t.h.nentries
+            while i > 0 and ht_entry(&t, i - 1).key.tag == PYP_TAG_EMPTY:
+                i -= 1
+            if i == 0:
+                self.d = None
+                raise StopIteration
+            i -= 1
+            self.pos = i
+        self.remaining -= 1
+        e = ht_entry(&t, i)
+        k = e.key
+        v = e.value
+        mm = self.d.mm
+        if self.kind == KEYS:
+            return mm.load(&k)
+        if self.kind == VALUES:
+            return mm.load(&v)
+        return (mm.load(&k), mm.load(&v))
+
+
+cdef _DictIterator _new_iter(PersistentDict d, int kind, bint reverse):
+    cdef HT t
+    cdef _DictIterator it = _DictIterator.__new__(_DictIterator)
+    _dict_ht(&t)
+    ht_open(d, &t, False)
+    it.d = d
+    it.kind = kind
+    it.reverse = reverse
+    it.used = <int64_t>t.h.used
+    it.remaining = <Py_ssize_t>t.h.used
+    it.pos = t.h.nentries if reverse else 0
+    return it
+
+
+# ---------------------------------------------------------------------------
+# Views
+
+cdef class _DictView:
+    cdef PersistentDict _d
+
+    def __len__(self):
+        return len(self._d)
+
+    @property
+    def mapping(self):
+        """A read-only proxy of the dict this view shows."""
+        return _types.MappingProxyType(self._d)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({list(self)!r})"
+
+
+cdef _new_view(type cls, PersistentDict d):
+    cdef _DictView v = cls.__new__(cls)
+    if d.mm is None:
+        d.addr(0)
+    v._d = d
+    return v
+
+
+cdef bint _is_setlike(object o):
+    return isinstance(o, (set, frozenset)) or isinstance(o, _abc.Set)
+
+
+cdef bint _contained_in(object a, object b) except -1:
+    for x in a:
+        if x not in b:
+            return False
+    return True
+
+
+cdef class _SetView(_DictView):
+    """What keys and items views share: comparisons and operators as sets."""
+
+    def __richcmp__(self, other, int op):
+        if not _is_setlike(other):
+            return NotImplemented
+        n, m = len(self), len(other)
+        if op == 2:     # ==
+            return n == m and _contained_in(self, other)
+        if op == 3:     # !=
+            return not (n == m and _contained_in(self, other))
+        if op == 0:     # <
+            return n < m and _contained_in(self, other)
+        if op == 1:     # <=
+            return n <= m and _contained_in(self, other)
+        if op == 4:     # >
+            return n > m and _contained_in(other, self)
+        return n >= m and _contained_in(other, self)
+
+    __hash__ = None
+
+    def __and__(self, other):
+        r = set(self)
+        r.intersection_update(other)
+        return r
+
+    def __rand__(self, other):
+        r = set(other)
+        r.intersection_update(self)
+        return r
+
+    def __or__(self, other):
+        r = set(self)
+        r.update(other)
+        return r
+
+    def __ror__(self, other):
+        r = set(other)
+        r.update(self)
+        return r
+
+    def __sub__(self, other):
+        r = set(self)
+        r.difference_update(other)
+        return r
+
+    def __rsub__(self, other):
+        r = set(other)
+        r.difference_update(self)
+        return r
+
+    def __xor__(self, other):
+        r = set(self)
+        r.symmetric_difference_update(other)
+        return r
+
+    def __rxor__(self, other):
+        r = set(other)
+        r.symmetric_difference_update(self)
+        return r
+
+    def isdisjoint(self, other):
+        """True if the view and the iterable have no element in common."""
+        if other is self:
+            return len(self) == 0
+        for x in other:
+            if x in self:
+                return False
+        return True
+
+
+cdef class PersistentDictKeys(_SetView):
+    """The live keys view of a PersistentDict."""
+
+    def __iter__(self):
+        return _new_iter(self._d, KEYS, False)
+
+    def __reversed__(self):
+        return _new_iter(self._d, KEYS, True)
+
+    def __contains__(self, key):
+        return key in self._d
+
+
+cdef class PersistentDictItems(_SetView):
+    """The live (key, value) view of a PersistentDict."""
+
+    def __iter__(self):
+        return _new_iter(self._d, ITEMS, False)
+
+    def __reversed__(self):
+        return _new_iter(self._d, ITEMS, True)
+
+    def __contains__(self, item):
+        cdef HT t
+        cdef int64_t ix
+        cdef pyp_slot_t v
+        if not isinstance(item, tuple) or len(<tuple>item) != 2:
+            return False
+        ix = _find(self._d, (<tuple>item)[0], &t)
+        if ix < 0:
+            return False
+        v = ht_entry(&t, <uint64_t>ix).value
+        return PyObject_RichCompareBool(self._d.mm.load(&v), (<tuple>item)[1], Py_EQ)
+
+
+cdef class PersistentDictValues(_DictView):
+    """The live values view of a PersistentDict."""
+
+    def __iter__(self):
+        return _new_iter(self._d, VALUES, False)
+
+    def __reversed__(self):
+        return _new_iter(self._d, VALUES, True)
+
+
+_abc.KeysView.register(PersistentDictKeys)
+_abc.ItemsView.register(PersistentDictItems)
+_abc.ValuesView.register(PersistentDictValues)

@@ -1,0 +1,125 @@
+"""PersistentObjectPool: the user's handle on a pool file.
+
+A plain Python class (subclassable and patchable); the work is done by the
+compiled MemoryManager of pmemobj._core."""
+import warnings
+
+from . import _core
+from ._core import MIN_POOL_SIZE, TransactionError
+
+__all__ = ["MemoryManager", "PersistentObjectPool", "create", "open", "MIN_POOL_SIZE"]
+
+
+class MemoryManager(_core.MemoryManager):
+    """A pool's memory manager (reach it as ``pool.mm``).
+
+    Oids are ``(pool_uuid_lo, offset)`` tuples.  alloc/zalloc/free/realloc
+    must be called inside a transaction; incref/decref/xdecref/persist run in
+    one of their own when called outside."""
+
+    alloc = _core.MemoryManager._py_alloc
+    free = _core.MemoryManager._py_free
+    incref = _core.MemoryManager._py_incref
+    decref = _core.MemoryManager._py_decref
+    usable_size = _core.MemoryManager._py_usable_size
+
+    def __init__(self, pool_pr=None, type_table=None):
+        self.pool = pool_pr
+
+
+class PersistentObjectPool:
+    """A persistent object pool backed by *filename*.
+
+    flag 'w': open an existing pool; 'x': create a new one (FileExistsError if
+    the file exists); 'c': create it if missing, else open it.  A pool that
+    was not closed cleanly is garbage collected on open."""
+
+    MemoryManager = MemoryManager
+
+    def __init__(self, filename, flag='w', pool_size=MIN_POOL_SIZE, mode=0o666, debug=False):
+        self.filename = filename
+        self.debug = debug
+        self.mm = self.MemoryManager(self)
+        self.mm._open(filename, flag, pool_size, mode)
+        self.recovered = None
+        if self.mm.unclean:
+            try:
+                self.recovered = self.gc()
+            except Exception as e:       # an unimportable class must not make the pool unopenable
+                warnings.warn(f"pool {filename!r} was not closed cleanly and gc could not run: {e}",
+                              RuntimeWarning, stacklevel=2)
+
+    # context manager: close on exit
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    @property
+    def closed(self):
+        return self.mm.closed
+
+    @property
+    def is_pmem(self):
+        """True when libpmemobj flushes with CPU instructions (real persistent
+        memory, or PMEM_IS_PMEM_FORCE=1); False when it msyncs (emulation)."""
+        return self.mm.is_pmem
+
+    @property
+    def root(self):
+        """The root object: what is reachable from it survives close()."""
+        return self.mm.get_root()
+
+    @root.setter
+    def root(self, value):
+        self.mm.set_root(value)
+
+    def new(self, typ, *args, **kw):
+        """Create an instance of the Persistent type *typ* in this pool."""
+        return self.mm.new(typ, *args, **kw)
+
+    def transaction(self):
+        """A context manager: commit on normal exit, roll back on an exception.
+
+        Transactions nest flatly: an exception leaving an inner block rolls
+        back the whole transaction."""
+        return self.mm.transaction()
+
+    def persist_via_pickle(self, *types):
+        """Store instances of *types* (immutable, non-container) pickled."""
+        self.mm.persist_via_pickle(*types)
+
+    def gc(self, debug=None):
+        """Free every object not reachable from the root (or a live proxy),
+        repair reference counts, and return counts of what was kept and freed."""
+        debug = self.debug if debug is None else debug
+        result = self.mm._gc()
+        if debug:
+            print(f"gc of {self.filename}: {result}")
+        return result
+
+    def close(self):
+        """Collect garbage, mark the pool clean and close the file.  Idempotent."""
+        if self.mm.closed:
+            return
+        if self.mm.in_transaction:
+            raise TransactionError("cannot close the pool inside a transaction")
+        if self.mm.dirty_since_open:
+            self.gc()
+        self.mm.close()
+
+    def __repr__(self):
+        state = "closed" if self.closed else ("pmem" if self.is_pmem else "emulated pmem")
+        return f"<{type(self).__name__} {self.filename!r} ({state})>"
+
+
+def create(filename, pool_size=MIN_POOL_SIZE, mode=0o666, debug=False):
+    """Create a new pool file (FileExistsError if it exists) and return it open."""
+    return PersistentObjectPool(filename, flag='x', pool_size=pool_size, mode=mode, debug=debug)
+
+
+def open(filename, debug=False):
+    """Open an existing pool file (FileNotFoundError if it does not exist)."""
+    return PersistentObjectPool(filename, flag='w', debug=debug)

@@ -1,0 +1,118 @@
+"""SIGKILL a child in the middle of ptypes updates: the reopened storage holds
+every committed transaction in full and nothing of a partial one."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+
+SCHEMA = r"""
+from ptypes.storage import Storage, List, Dict, Set
+
+class Journal(Storage):
+    def populateSchema(self):
+        class Entry(self.schema.Structure):
+            n = self.schema.Int
+            text = self.schema.ByteString
+        self.define(List('Entries')[Entry])
+        self.define(List('Ints')[self.schema.Int])
+        self.define(Dict('ByKey')[self.schema.ByteString, Entry])
+        self.define(Set('Keys')[self.schema.ByteString])
+        class Root(self.schema.Structure):
+            count = self.schema.Int
+            total = self.schema.Float
+            label = self.schema.ByteString
+            entries = self.schema.Entries
+            ints = self.schema.Ints
+            byKey = self.schema.ByKey
+            keys = self.schema.Keys
+"""
+
+CHILD = SCHEMA + r"""
+import sys
+s = Journal(sys.argv[1])
+r = s.root
+i = r.count.contents
+while True:
+    with s.transaction():
+        e = s.schema.Entry(n=i, text=b'entry %d' % i)
+        r.entries.append(e)
+        r.ints.extend(range(i % 7))
+        r.byKey[b'k%d' % i] = e
+        r.keys.add(b'k%d' % i)
+        if i % 3 == 0 and i:
+            del r.byKey[b'k%d' % (i - 1)]         # frees nothing: the list holds it
+            r.keys.discard(b'k%d' % (i - 1))
+        r.label = b'label %d' % i                  # frees the previous label
+        s.stringRegistry.get(b'r%d' % (i % 50))
+        r.total.add(1.0)
+        r.count.inc()
+    i += 1
+    print(i, flush=True)
+"""
+
+
+def check(path):
+    """Reopen the storage and check every invariant of the child's updates."""
+    code = SCHEMA + r"""
+import sys
+s = Journal(sys.argv[1])
+r = s.root
+n = r.count.contents
+assert r.total.contents == n, (r.total.contents, n)
+assert [e.n.contents for e in r.entries] == list(range(n))
+assert [e.text.contents for e in r.entries] == [b'entry %d' % i for i in range(n)]
+assert len(r.ints) == sum(i % 7 for i in range(n))
+keys = {b'k%d' % i for i in range(n) if not (i + 1 < n and (i + 1) % 3 == 0)}
+assert {k.contents for k in r.byKey.iterkeys()} == keys, n
+assert {k.contents for k in r.keys} == keys
+assert all(r.byKey[k].n.contents == int(k[1:]) for k in keys)
+assert r.label is None if n == 0 else r.label.contents == b'label %d' % (n - 1)
+assert len(s.stringRegistry) == min(n, 50)
+del r
+stats = s.gc()                  # nothing left to free after the gc that opening ran
+assert stats['freed_total'] == 0, stats
+s.close()
+print(n)
+"""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, '-c', code, path], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout)
+
+
+@pytest.mark.crash
+def test_sigkill_during_updates(pool_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    setup = SCHEMA + r"""
+import sys
+with Journal(sys.argv[1]) as s:
+    r = s.root
+    r.entries = s.schema.Entries()
+    r.ints = s.schema.Ints()
+    r.byKey = s.schema.ByKey(4)
+    r.keys = s.schema.Keys()
+    del r
+"""
+    subprocess.run([sys.executable, '-c', setup, pool_path], check=True, env=env, timeout=60)
+    rng = random.Random(7)
+    done = 0
+    for _ in range(4):
+        child = subprocess.Popen([sys.executable, '-c', CHILD, pool_path], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=env, text=True)
+        # wait for the child to commit something, then kill it at a random moment
+        first = child.stdout.readline()
+        assert first, child.stderr.read()
+        time.sleep(rng.uniform(0.05, 0.4))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert child.returncode == -signal.SIGKILL
+        n = check(pool_path)
+        assert n > done
+        done = n
