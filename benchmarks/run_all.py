@@ -299,16 +299,18 @@ def plot(results, systems, modes, path):
     names = list(WORKLOADS)
     fig, axes = plt.subplots(1, len(modes), figsize=(7 * len(modes), 5), squeeze=False)
     shown = [s for s in systems if any(ok(results_for(results, s, w, m)) for w in names for m in modes)]
-    width = 0.8 / max(1, len(shown))
+    colors = {s.name: "C%d" % k for k, s in enumerate(shown)}
     for ax, mode in zip(axes[0], modes):
-        for k, s in enumerate(shown):
-            xs, ys = [], []
-            for i, w in enumerate(names):
-                r = results_for(results, s, w, mode)
-                if ok(r):
-                    xs.append(i + (k - (len(shown) - 1) / 2) * width)
-                    ys.append(r["ns_per_op"])
-            ax.bar(xs, ys, width, label=s.name)
+        labelled = set()
+        for i, w in enumerate(names):
+            # the systems that ran this workload, centred on its tick
+            bars = [(s, results_for(results, s, w, mode)) for s in shown]
+            bars = [(s, r) for s, r in bars if ok(r)]
+            width = 0.8 / max(1, len(bars))
+            for k, (s, r) in enumerate(bars):
+                ax.bar(i + (k - (len(bars) - 1) / 2) * width, r["ns_per_op"], width, color=colors[s.name],
+                       label=None if s.name in labelled else s.name)
+                labelled.add(s.name)
         ax.set_yscale("log")
         ax.set_ylabel("ns per operation (lower is better)")
         ax.set_xticks(range(len(names)))
@@ -354,8 +356,15 @@ def parse_args(argv):
     args = ap.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
+    if (args.n is not None and args.n < 1) or args.repeats < 1 or args.rounds < 1:
+        ap.error("-n, --repeats and --rounds must be positive")
     if not os.path.isdir(args.dir):
         ap.error("--dir %s is not a directory" % args.dir)
+    if args.systems:
+        known = {"c", "pmemobj"} | {p.name for p in peers.PEERS.values() if p.script}
+        unknown = set(args.systems.split(",")) - known
+        if unknown:
+            ap.error("unknown systems: %s" % ", ".join(sorted(unknown)))
     if args.workloads:
         unknown = set(args.workloads.split(",")) - set(WORKLOADS)
         if unknown:

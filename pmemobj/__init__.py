@@ -10,13 +10,13 @@ from ._core import (LAYOUT_NAME, LAYOUT_VERSION, MIN_POOL_SIZE, OID_NULL, POBJEC
                     InvalidPoolError, PersistentBase, PoolFullError, PoolInUseError, TransactionError,
                     stable_hash)
 from .persistent import Persistent
-from .pool import MemoryManager, PersistentObjectPool, create, open
+from .pool import DEFAULT_POOL_SIZE, MemoryManager, PersistentObjectPool, create, open
 from . import collections as _collections
 
 _collections_all = [n for n in dir(_collections) if n.startswith("Persistent")]
 globals().update({n: getattr(_collections, n) for n in _collections_all})
 
 __all__ = ["create", "open", "PersistentObjectPool", "MemoryManager", "Persistent", "PersistentBase",
-           "MIN_POOL_SIZE", "OID_NULL", "POBJECT_TYPE_NUM", "RAW_TYPE_NUM", "LAYOUT_NAME", "LAYOUT_VERSION",
+           "MIN_POOL_SIZE", "DEFAULT_POOL_SIZE", "OID_NULL", "POBJECT_TYPE_NUM", "RAW_TYPE_NUM", "LAYOUT_NAME", "LAYOUT_VERSION",
            "PoolFullError", "TransactionError", "InvalidPoolError", "PoolInUseError", "stable_hash",
            *_collections_all]

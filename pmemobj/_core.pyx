@@ -782,7 +782,9 @@ cdef class MemoryManager:
         return (self.uuid_lo, off) if off else OID_NULL
 
     cdef object resurrect_off(self, uint64_t off):
-        cdef pyp_header_t *h = <pyp_header_t *>self.obj(off, HEADER)
+        # Reads are checked against the mapping only (a damaged size reads garbage,
+        # never outside the pool): the allocator's size look-up costs more than the read.
+        cdef pyp_header_t *h = <pyp_header_t *>self.ptr(off, HEADER)
         cdef uint64_t tid = h.type_id
         cdef pyp_bytes_t *b
         cdef pyp_seq_t *s
@@ -795,11 +797,11 @@ cdef class MemoryManager:
                     return p
             return self._resurrect_class(off, tid)
         if tid == PYP_T_STR or tid == PYP_T_BYTES or tid == PYP_T_BIGINT or tid == PYP_T_PICKLE:
-            b = <pyp_bytes_t *>self.obj(off, PYP_BYTES_DATA)
-            usable = self.usable_size(off)
-            if b.size > usable - PYP_BYTES_DATA:
-                raise InvalidPoolError(EINVAL, f"damaged pool: value at 0x{off:x} overruns its allocation",
+            b = <pyp_bytes_t *>self.ptr(off, PYP_BYTES_DATA)
+            if b.size > self.pool_size:
+                raise InvalidPoolError(EINVAL, f"damaged pool: value at 0x{off:x} has a bad size",
                                        self.filename)
+            self.ptr(off, PYP_BYTES_DATA + b.size)
             if tid == PYP_T_STR:
                 return PyUnicode_DecodeUTF8(b.data, b.size, "surrogatepass")
             data = PyBytes_FromStringAndSize(b.data, b.size)
@@ -809,18 +811,19 @@ cdef class MemoryManager:
                 return int.from_bytes(data, 'little', signed=True)
             return pickle.loads(data)
         if tid == PYP_T_TUPLE or tid == PYP_T_FROZENSET:
-            s = <pyp_seq_t *>self.obj(off, PYP_SEQ_ITEMS)
+            s = <pyp_seq_t *>self.ptr(off, PYP_SEQ_ITEMS)
             n = s.size
-            if n > (self.usable_size(off) - PYP_SEQ_ITEMS) // SLOT:
-                raise InvalidPoolError(EINVAL, f"damaged pool: tuple at 0x{off:x} overruns its allocation",
+            if n > self.pool_size // SLOT:
+                raise InvalidPoolError(EINVAL, f"damaged pool: tuple at 0x{off:x} has a bad size",
                                        self.filename)
+            self.ptr(off, PYP_SEQ_ITEMS + n * SLOT)
             items = tuple([self.load(&(<pyp_seq_t *>self.ptr(off, HEADER)).items[i]) for i in range(n)])
             return items if tid == PYP_T_TUPLE else frozenset(items)
         if tid == PYP_T_COMPLEX:
-            self.obj(off, sizeof(pyp_complex_t))
+            self.ptr(off, sizeof(pyp_complex_t))
             return complex((<pyp_complex_t *>h).real, (<pyp_complex_t *>h).imag)
         if tid == PYP_T_BOX:
-            self.obj(off, sizeof(pyp_box_t))
+            self.ptr(off, sizeof(pyp_box_t))
             return self.load(&(<pyp_box_t *>h).value)
         raise InvalidPoolError(EINVAL, f"damaged pool: object at 0x{off:x} has unknown type id {tid}",
                                self.filename)
@@ -886,7 +889,7 @@ cdef class MemoryManager:
             i = PyLong_AsLongLongAndOverflow(v, &overflow)
             return not overflow and i == <long long>s.payload
         if s.tag == PYP_TAG_REF and (t is str or t is bytes):
-            b = <pyp_bytes_t *>self.obj(s.payload, PYP_BYTES_DATA)
+            b = <pyp_bytes_t *>self.ptr(s.payload, PYP_BYTES_DATA)
             if b.h.type_id != (PYP_T_STR if t is str else PYP_T_BYTES):
                 return PyObject_RichCompareBool(self.load(s), v, Py_EQ)
             if t is str:
@@ -899,7 +902,7 @@ cdef class MemoryManager:
                 n = PyBytes_GET_SIZE(v)
             if <uint64_t>n != b.size:
                 return 0
-            self.obj(s.payload, PYP_BYTES_DATA + n)
+            self.ptr(s.payload, PYP_BYTES_DATA + n)
             return memcmp(b.data, data, n) == 0
         if s.tag == PYP_TAG_EMPTY:
             return 0
@@ -1249,7 +1252,7 @@ cdef class MemoryManager:
         self.check()
         return (<pyp_header_t *>self.obj(self._off_of(oid), HEADER)).refcount
 
-    def new(self, typ, *args, **kw):
+    def new(self, typ, /, *args, **kw):
         """Create an instance of the Persistent type *typ* in this pool."""
         self.check()
         self.begin()
@@ -1578,9 +1581,6 @@ cdef _check_size(filename, bytes head, uint64_t size):
 
 cdef class PersistentBase:
     """Base of the compiled persistent types: a proxy for one object in a pool."""
-
-    def __cinit__(self, *args, **kw):
-        self.off = 0
 
     def __dealloc__(self):
         # The last proxy of an object nothing references: free it at the next

@@ -7,7 +7,12 @@ import warnings
 from . import _core
 from ._core import MIN_POOL_SIZE, TransactionError
 
-__all__ = ["MemoryManager", "PersistentObjectPool", "create", "open", "MIN_POOL_SIZE"]
+__all__ = ["MemoryManager", "PersistentObjectPool", "create", "open", "MIN_POOL_SIZE", "DEFAULT_POOL_SIZE"]
+
+# libpmemobj's minimum (MIN_POOL_SIZE, 8 MiB) leaves about 4 MiB for objects and no
+# room for the runs that objects of 64 KiB to 2 MiB are allocated in: too small to be
+# a useful default.
+DEFAULT_POOL_SIZE = 32 << 20
 
 
 class MemoryManager(_core.MemoryManager):
@@ -31,12 +36,13 @@ class PersistentObjectPool:
     """A persistent object pool backed by *filename*.
 
     flag 'w': open an existing pool; 'x': create a new one (FileExistsError if
-    the file exists); 'c': create it if missing, else open it.  A pool that
+    the file exists); 'c': create it if missing, else open it.  A new pool file
+    is *pool_size* bytes (at least MIN_POOL_SIZE; DEFAULT_POOL_SIZE is 32 MiB).  A pool that
     was not closed cleanly is garbage collected on open."""
 
     MemoryManager = MemoryManager
 
-    def __init__(self, filename, flag='w', pool_size=MIN_POOL_SIZE, mode=0o666, debug=False):
+    def __init__(self, filename, flag='w', pool_size=DEFAULT_POOL_SIZE, mode=0o666, debug=False):
         self.filename = filename
         self.debug = debug
         self.mm = self.MemoryManager(self)
@@ -76,7 +82,7 @@ class PersistentObjectPool:
     def root(self, value):
         self.mm.set_root(value)
 
-    def new(self, typ, *args, **kw):
+    def new(self, typ, /, *args, **kw):
         """Create an instance of the Persistent type *typ* in this pool."""
         return self.mm.new(typ, *args, **kw)
 
@@ -115,7 +121,7 @@ class PersistentObjectPool:
         return f"<{type(self).__name__} {self.filename!r} ({state})>"
 
 
-def create(filename, pool_size=MIN_POOL_SIZE, mode=0o666, debug=False):
+def create(filename, pool_size=DEFAULT_POOL_SIZE, mode=0o666, debug=False):
     """Create a new pool file (FileExistsError if it exists) and return it open."""
     return PersistentObjectPool(filename, flag='x', pool_size=pool_size, mode=mode, debug=debug)
 

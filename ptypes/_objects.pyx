@@ -266,6 +266,16 @@ cdef int make_slot(Session s, TypeInfo ti, object v, pyp_slot_t *out) except -1:
         if not hasattr(v, '__iter__') or isinstance(v, (str, bytes)):
             raise TypeError(f"Expected {ti.cls!r}, found {found_name(v)}")
         p = new_list(s, ti, v)
+    elif ti.kind == K_DICT and isinstance(v, (dict, set, frozenset)):
+        p = new_dict(s, ti, len(v))
+        if ti.value is None:
+            for k in v:
+                (<PtDict>p).store(k, None, False)
+        else:
+            if not isinstance(v, dict):
+                raise TypeError(f"Expected {ti.cls!r} or a dict, found {found_name(v)}")
+            for k, x in v.items():
+                (<PtDict>p).store(k, x, True)
     else:
         raise TypeError(f"Expected {ti.cls!r}, found {found_name(v)}")
     if p.session is not s:
@@ -344,21 +354,6 @@ cdef object plain_value(Session s, TypeInfo ti, pyp_slot_t *slot):
     if slot.tag == PYP_TAG_REF:
         return load_ref(s, slot.payload)
     return None
-
-
-cdef int release_floating(MemoryManager mm, pyp_slot_t s) except -1:
-    """Drop the reference `s` holds without freeing the object at count 0: used
-    when the value is handed back to the caller (pop); gc frees it once no
-    proxy keeps it alive, like an object created and never stored."""
-    cdef pyp_header_t *h
-    if s.tag != PYP_TAG_REF:
-        return 0
-    h = <pyp_header_t *>mm.obj(s.payload, sizeof(pyp_header_t))
-    if h.refcount == 0:
-        raise damaged(mm, f"reference count underflow at 0x{s.payload:x}")
-    mm.snapshot(&h.refcount, 8)
-    h.refcount -= 1
-    return 0
 
 
 cdef int slot_equals(Session s, TypeInfo ti, pyp_slot_t *slot, object v) except -1:
@@ -889,8 +884,9 @@ cdef class PtList(PtObject):
             raise
         self.mm.end(True)
 
-    cdef int remove_at(self, uint64_t i, bint floating) except -1:
-        """Remove item i (inside a transaction), releasing its reference."""
+    cdef int remove_at(self, uint64_t i) except -1:
+        """Remove item i (inside a transaction), releasing its reference.  The
+        core keeps an object alive while a proxy of it exists (pop returns one)."""
         cdef pt_list_t *l = self.lp()
         cdef uint64_t n = l.size
         cdef pyp_slot_t *it = self.items(l)
@@ -901,10 +897,7 @@ cdef class PtList(PtObject):
         it[n - 1].tag = PYP_TAG_EMPTY
         it[n - 1].payload = 0
         l.size = n - 1
-        if floating:
-            release_floating(self.mm, old)
-        else:
-            self.mm.release_slot(old)
+        self.mm.release_slot(old)
         return 0
 
     def pop(self, index=-1):
@@ -918,7 +911,7 @@ cdef class PtList(PtObject):
                 raise IndexError("pop from empty list")
             i = self.norm(index, l.size, False)
             v = plain_value(self.session, self.ti.item, &self.items(l)[i])
-            self.remove_at(i, True)
+            self.remove_at(i)
         except BaseException:
             self.mm.end(False)
             raise
@@ -995,12 +988,34 @@ cdef class PtList(PtObject):
         self.begin()
         try:
             l = self.lp()
-            i = self.norm(index, l.size, False)
-            store_slot(self.session, self.ti.item, &self.items(l)[i], v)
+            if isinstance(index, slice):
+                self.set_slice(index, v)
+            else:
+                i = self.norm(index, l.size, False)
+                store_slot(self.session, self.ti.item, &self.items(l)[i], v)
         except BaseException:
             self.mm.end(False)
             raise
         self.mm.end(True)
+
+    cdef int set_slice(self, slice index, object values) except -1:
+        """lst[a:b] = values / lst[a:b:k] = values, as Python lists do (inside a transaction)."""
+        cdef pt_list_t *l = self.lp()
+        values = list(values)
+        start, stop, step = index.indices(l.size)
+        positions = range(start, stop, step)
+        if step != 1:
+            if len(values) != len(positions):
+                raise ValueError(f"attempt to assign sequence of size {len(values)} "
+                                 f"to extended slice of size {len(positions)}")
+            for i, v in zip(positions, values):
+                store_slot(self.session, self.ti.item, &self.items(self.lp())[<uint64_t>i], v)
+            return 0
+        for i in reversed(positions):
+            self.remove_at(i)
+        for k, v in enumerate(values):
+            self.insert(start + k, v)
+        return 0
 
     def __delitem__(self, index):
         cdef pt_list_t *l
@@ -1009,9 +1024,9 @@ cdef class PtList(PtObject):
             l = self.lp()
             if isinstance(index, slice):
                 for j in sorted(range(*index.indices(l.size)), reverse=True):
-                    self.remove_at(j, False)
+                    self.remove_at(j)
             else:
-                self.remove_at(self.norm(index, l.size, False), False)
+                self.remove_at(self.norm(index, l.size, False))
         except BaseException:
             self.mm.end(False)
             raise
@@ -1245,8 +1260,7 @@ cdef class PtDict(PtObject):
 
     cdef object remove(self, object key, bint popping):
         """Delete the entry of `key` (inside a transaction; KeyError if absent).
-        When popping, return the value (sets: the key) and keep the returned
-        object's memory for gc rather than freeing it under its proxy."""
+        When popping, return the value (sets: the key)."""
         cdef LookupKey lk
         cdef Py_ssize_t i, free_at
         cdef pt_dict_t *d
@@ -1272,14 +1286,8 @@ cdef class PtDict(PtObject):
         e.value.tag = PYP_TAG_EMPTY
         e.value.payload = 0
         d.used -= 1
-        if popping and self.ti.value is None:
-            release_floating(self.mm, old.key)
-        else:
-            self.mm.release_slot(old.key)
-        if popping:
-            release_floating(self.mm, old.value)
-        else:
-            self.mm.release_slot(old.value)
+        self.mm.release_slot(old.key)       # `result` (a proxy) keeps a popped object alive
+        self.mm.release_slot(old.value)
         return result
 
     cdef int need_values(self, str what) except -1:

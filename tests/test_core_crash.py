@@ -10,7 +10,7 @@ import time
 import pytest
 
 import pmemobj
-from conftest import ROOT
+from support import ROOT
 
 CHILD = r"""
 import sys, pmemobj

@@ -4,7 +4,7 @@ import os
 import pytest
 
 import pmemobj
-from conftest import assert_no_signal, run_python
+from support import assert_no_signal, run_python
 from pmemobj import InvalidPoolError, PoolFullError, PoolInUseError
 
 

@@ -105,7 +105,7 @@ def test_stable_hash_follows_equality():
 
 
 def test_stable_hash_is_process_independent():
-    from conftest import run_python
+    from support import run_python
     code = "import pmemobj; print(pmemobj.stable_hash('k\u00e9y'), pmemobj.stable_hash(b'k'), pmemobj.stable_hash(('a', 1)))"
     outs = {run_python(code, env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "random")}
     assert len(outs) == 1 and outs.pop().strip()

@@ -2,8 +2,13 @@
 method, stable hashes across processes, growth and shrinkage, use after close."""
 import collections.abc
 import os
+import random
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 
 import pytest
 from hypothesis import HealthCheck, settings, strategies as st
@@ -11,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import pmemobj
 from pmemobj import PersistentDict, PersistentSet
-from conftest import assert_no_signal, run_python
+from support import ROOT, assert_no_signal, run_python
 
 POOL_SIZE = 32 * 1024 * 1024
 
@@ -499,7 +504,8 @@ def test_mapping_api(pool_path):
         d | [("x", 1)]
     assert d.copy() == {"a": 1, "b": 2} and type(d.copy()) is dict
     d.update(self=0, other=1)           # positional-only self, as dict.update
-    assert pool.new(PersistentDict, self=3)["self"] == 3
+    d.__init__(self=3)
+    assert d["self"] == 3
     del d["self"], d["other"]
     keys = d.keys()
     d["c"] = 3
@@ -542,6 +548,22 @@ def test_nested_values_and_shared_proxies(pool_path):
     del d["inner"]
     assert d["again"]["x"] == 1
     assert_no_garbage(pool)
+    pool.close()
+
+
+def test_gc_collects_cycles_and_keeps_tables(pool_path):
+    pool = new_pool(pool_path)
+    d = pool.root = pool.new(PersistentDict, a="x" * 100)
+    cyc = pool.new(PersistentDict, {i: str(i) for i in range(50)})
+    cyc["self"] = cyc
+    d["cycle"] = cyc
+    assert_no_garbage(pool)             # gc marks through the table: nothing reachable is freed
+    del d["cycle"], cyc
+    result = pool.gc()
+    assert result["freed"].get("pmemobj.collections.dict.PersistentDict") == 1, result
+    assert result["freed"].get("<raw>") == 2, result          # its index and entries
+    assert result["freed"].get("str") == 51, result           # 50 values and the key "self"
+    assert d["a"] == "x" * 100
     pool.close()
 
 
@@ -724,3 +746,56 @@ def test_popitem_and_insert_cycles_keep_the_index_usable(pool_path):
     assert list(d.items()) == list(model.items())
     assert all(d.get(k) == v for k, v in model.items()) and -5 not in d
     pool.close()
+
+
+# ---------------------------------------------------------------------------
+# SIGKILL in the middle of dict and set transactions
+
+_CRASH_CHILD = r"""
+import sys, pmemobj
+pool = pmemobj.open(sys.argv[1])
+d, s = pool.root
+i = len(d) and max(d) + 1
+while True:
+    with pool.transaction():
+        d[i] = "v%d" % i                 # an insertion (with growth now and then) ...
+        s.add(("m", i))
+        if i >= 40:
+            del d[i - 40]                # ... and a deletion (with shrinking) per transaction
+            s.discard(("m", i - 40))
+        if i % 500 == 499:
+            d.popitem()                  # the newest: i
+            d[i] = "v%d" % i
+    print(i, flush=True)
+    i += 1
+"""
+
+
+@pytest.mark.crash
+def test_sigkill_mid_transaction(pool_path):
+    with pmemobj.create(pool_path, pool_size=32 << 20) as pool:
+        pool.root = (pool.new(PersistentDict), pool.new(PersistentSet))
+    rng = random.Random(4321)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    last = -1
+    for kill in range(6):
+        child = subprocess.Popen([sys.executable, "-c", _CRASH_CHILD, pool_path], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = child.stdout.readline()
+        assert first, child.stderr.read()
+        time.sleep(rng.uniform(0, 0.3))
+        child.send_signal(signal.SIGKILL)
+        out, err = child.communicate()
+        assert child.returncode == -signal.SIGKILL, err
+        committed = [int(x) for x in (first + out).split()]
+        assert committed[0] == last + 1
+        with pmemobj.open(pool_path) as pool:
+            d, s = pool.root
+            n = max(d) + 1                          # transactions committed
+            assert n - 1 in (committed[-1], committed[-1] + 1)   # the in-flight one may have committed
+            expected = list(range(max(0, n - 40), n))
+            assert list(d) == expected and len(d) == len(expected)
+            assert all(d[i] == "v%d" % i for i in expected)
+            assert sorted(s) == [("m", i) for i in expected] and all(("m", i) in s for i in expected)
+            assert pool.gc()["freed_total"] == 0
+            last = n - 1

@@ -733,7 +733,7 @@ def test_crash_consistency(pool_path):
     import subprocess
     import sys
     import time
-    from conftest import ROOT
+    from support import ROOT
     pool = new_pool(pool_path)
     pool.root = pool.new(PersistentList, ["seed"] * 3)
     pool.close()

@@ -6,7 +6,7 @@ import pytest
 
 import pmemobj
 from pmemobj import PersistentDict, PersistentList, PersistentObject, PersistentSet
-from conftest import assert_no_signal, run_python
+from support import assert_no_signal, run_python
 
 POOL_SIZE = 32 * 1024 * 1024
 TESTS = os.path.dirname(os.path.abspath(__file__))

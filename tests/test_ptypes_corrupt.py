@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from conftest import assert_no_signal, run_python
+from support import assert_no_signal, run_python
 
 SCHEMA = r"""
 from ptypes.storage import Storage, List, Dict

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 SCHEMA = r"""
 from ptypes.storage import Storage, List, Dict, Set
@@ -92,7 +92,7 @@ def test_sigkill_during_updates(pool_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     setup = SCHEMA + r"""
 import sys
-with Journal(sys.argv[1]) as s:
+with Journal(sys.argv[1], fileSize=256 << 20) as s:
     r = s.root
     r.entries = s.schema.Entries()
     r.ints = s.schema.Ints()

@@ -9,7 +9,7 @@ import pytest
 import pmemobj
 from ptypes.storage import Dict, List, Set, Storage, MIN_STORAGE_SIZE
 from ptypes.buffer import Buffer
-from conftest import assert_no_signal, run_python
+from support import assert_no_signal, run_python
 
 
 class Agents(Storage):
@@ -209,10 +209,17 @@ def test_replaced_objects_are_freed(store):
     assert store.gc()['freed_total'] == 0        # refcounts freed everything already
 
 
-def test_temporaries_are_collected(store):
+def test_temporaries_are_freed_with_their_last_proxy(store):
+    store.root.label = b'x'
+    kept = store.gc()['kept_total']
+    tmp = store.schema.Agent(name=b'nobody')
+    store.root.boss = tmp
+    store.root.boss = None                  # count 0, but the proxy keeps it alive
+    assert tmp.name.contents == b'nobody'
     store.schema.ByteString(b'never stored')
-    store.schema.Agent(name=b'nobody')
-    assert store.gc()['freed_total'] == 3
+    del tmp
+    stats = store.gc()
+    assert stats['kept_total'] == kept and stats['freed_total'] == 0, stats
 
 
 def test_string_registry_interns_and_grows(pool_path):

@@ -9,16 +9,8 @@ import tempfile
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import importlib.util
-import os as _os
 
-# tests/conftest.py by path: `from conftest import` is ambiguous when docs/conftest.py is collected too
-_spec = importlib.util.spec_from_file_location(
-    "_sharedbuffers_tests_conftest",
-    _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "conftest.py"))
-_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_conftest)
-ROOT, assert_no_signal, run_python = _conftest.ROOT, _conftest.assert_no_signal, _conftest.run_python
+from support import ROOT, assert_no_signal, run_python
 from sharedbuffers import mapped_struct as ms
 
 SETTINGS = settings(max_examples=50, deadline=None)

@@ -1,5 +1,6 @@
 """sharedbuffers in pmemobj pools: packed structs, arrays and mappings stored as
 pool objects (root, dict values), transactional, freed by refcount and gc."""
+import gc
 import os
 import random
 import signal
@@ -10,16 +11,8 @@ import time
 import pytest
 
 import pmemobj
-import importlib.util
-import os as _os
 
-# tests/conftest.py by path: `from conftest import` is ambiguous when docs/conftest.py is collected too
-_spec = importlib.util.spec_from_file_location(
-    "_sharedbuffers_tests_conftest",
-    _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "conftest.py"))
-_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_conftest)
-ROOT, assert_no_signal, run_python = _conftest.ROOT, _conftest.assert_no_signal, _conftest.run_python
+from support import ROOT, assert_no_signal, run_python
 from sharedbuffers import mapped_struct as ms
 
 PersistentDict = pytest.importorskip("pmemobj.collections.dict").PersistentDict
@@ -59,6 +52,7 @@ def points(n):
 
 
 def pooled_kinds(pool):
+    gc.collect()            # proxies in reference cycles keep their objects until collected
     kept = pool.gc()["kept"]
     return kept.get("sharedbuffers._pooled.PooledBuffer", 0)
 
@@ -91,7 +85,7 @@ def test_struct_and_mappings_as_dict_values(pool_path):
         assert d["names"]["y"].a == 2 and "z" not in d["names"] and len(d["names"]) == 2
         assert [p.a for p in d["ids"][5]] == [1, 2] and sorted(d["ids"].keys()) == [5, 9]
         assert pooled_kinds(pool) == 3
-        del d["names"]                          # refcount drops to 0: freed at once
+        del d["names"]                          # refcount drops to 0: freed once no proxy holds it
         assert pooled_kinds(pool) == 2
         d["one"] = None
         assert pooled_kinds(pool) == 1
