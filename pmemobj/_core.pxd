@@ -78,6 +78,8 @@ cdef class MemoryManager:
     cdef char *base
     cdef readonly uint64_t pool_size
     cdef readonly uint64_t uuid_lo
+    cdef object uuid_obj              # uuid_lo as a Python int, for oid tuples
+    cdef object tx_cm                 # the Transaction context manager (stateless)
     cdef readonly bint closed
     cdef readonly object filename
     cdef readonly bint is_pmem

@@ -127,6 +127,45 @@ cdef str _name_of(type t):
 
 
 # ---------------------------------------------------------------------------
+# Fault injection for tests: make the Nth next allocation, snapshot or free fail
+# the way libpmemobj fails on a full pool (the transaction is aborted).
+
+cdef enum:
+    FAULT_ALLOC = 0
+    FAULT_SNAPSHOT = 1
+    FAULT_FREE = 2
+
+cdef long long _fault_countdown[3]
+cdef unsigned long long _fault_ops[3]
+_fault_countdown[:] = [-1, -1, -1]
+_fault_ops[:] = [0, 0, 0]
+_FAULT_KINDS = {"alloc": FAULT_ALLOC, "snapshot": FAULT_SNAPSHOT, "free": FAULT_FREE}
+
+cdef inline bint _fault(int kind) noexcept:
+    _fault_ops[kind] += 1
+    if _fault_countdown[kind] < 0:
+        return False
+    if _fault_countdown[kind] == 0:
+        _fault_countdown[kind] = -1
+        return True
+    _fault_countdown[kind] -= 1
+    return False
+
+def _fault_inject(kind, long long n):
+    """Make the n-th (0-based) next operation of *kind* ('alloc', 'snapshot', 'free') fail."""
+    _fault_countdown[_FAULT_KINDS[kind]] = n
+
+def _fault_reset():
+    """Cancel pending faults and zero the operation counts."""
+    _fault_countdown[:] = [-1, -1, -1]
+    _fault_ops[:] = [0, 0, 0]
+
+def _fault_counts():
+    """How many allocations, snapshots and frees ran since the last reset."""
+    return {k: _fault_ops[v] for k, v in _FAULT_KINDS.items()}
+
+
+# ---------------------------------------------------------------------------
 # Traverse functions of compiled persistent types, by class
 
 cdef dict _traverse_registry = {}      # class -> address of its traverse_fn
@@ -299,6 +338,8 @@ cdef class MemoryManager:
         if root.off == 0:
             raise InvalidPoolError(EINVAL, f"cannot get the root object: {_errmsg()}", self.filename)
         self.uuid_lo = root.pool_uuid_lo
+        self.uuid_obj = self.uuid_lo
+        self.tx_cm = Transaction(self)
         self.base = <char *>pmemobj_direct(root) - root.off
         self.pool_size = os.stat(self.filename).st_size
         self.is_pmem = pmem_is_pmem(self.base, self.pool_size)
@@ -346,6 +387,7 @@ cdef class MemoryManager:
         self._release()
 
     cdef _release(self):
+        self.tx_cm = None
         pmemobj_close(self.pop)
         self.pop = NULL
         self.base = NULL
@@ -409,8 +451,7 @@ cdef class MemoryManager:
         if self.closed:
             PyThread_release_lock(self.lock)
             raise ValueError(f"pool {self.filename!r} is closed")
-        with nogil:
-            rc = pmemobj_tx_begin(self.pop, NULL, TX_PARAM_NONE)
+        rc = pmemobj_tx_begin(self.pop, NULL, TX_PARAM_NONE)
         if rc != 0:
             pmemobj_tx_end()
             PyThread_release_lock(self.lock)
@@ -464,10 +505,15 @@ cdef class MemoryManager:
         if self.depth > 0:
             return 0
         doomed = self.doomed
-        if not doomed:
-            pmemobj_tx_commit()
-        with nogil:
+        if self.is_pmem:                # cache flushes: quick, keep the GIL
+            if not doomed:
+                pmemobj_tx_commit()
             rc = pmemobj_tx_end()
+        else:                           # msync: let other threads run meanwhile
+            with nogil:
+                if not doomed:
+                    pmemobj_tx_commit()
+                rc = pmemobj_tx_end()
         pyp_set_tx_pool(NULL)
         self.owner = 0
         self.doomed = False
@@ -532,6 +578,8 @@ cdef class MemoryManager:
         self.writable()
         if <const char *>p < self.base + POOL_HDR or <const char *>p + n > self.base + self.pool_size:
             raise ValueError("snapshot range lies outside the pool")
+        if _fault(FAULT_SNAPSHOT):
+            self.fail(ENOMEM, "snapshot (injected fault)")
         if pmemobj_tx_xadd_range_direct(p, n, POBJ_XADD_NO_ABORT) != 0:
             self.fail(errno, "snapshot")
         return 0
@@ -540,6 +588,8 @@ cdef class MemoryManager:
         self.writable()
         if n == 0 or n > PMEMOBJ_MAX_ALLOC_SIZE:
             raise ValueError(f"cannot allocate {n} bytes (1 to {PMEMOBJ_MAX_ALLOC_SIZE})")
+        if _fault(FAULT_ALLOC):
+            self.fail(ENOMEM, f"allocation of {n} bytes (injected fault)")
         cdef PMEMoid oid = pmemobj_tx_xalloc(n, type_num, (POBJ_XALLOC_ZERO if zero else 0) | POBJ_XALLOC_NO_ABORT)
         if oid.off == 0:
             self.fail(errno or ENOMEM, f"allocation of {n} bytes")
@@ -548,6 +598,8 @@ cdef class MemoryManager:
     cdef int free(self, uint64_t off) except -1:
         self.writable()
         self.ptr(off, 1)
+        if _fault(FAULT_FREE):
+            self.fail(ENOMEM, "free (injected fault)")
         if pmemobj_tx_xfree(pyp_oid(self.uuid_lo, off), POBJ_XFREE_NO_ABORT) != 0:
             self.fail(errno, "free")
         return 0
@@ -768,9 +820,14 @@ cdef class MemoryManager:
         return off
 
     cdef uint64_t _off_of(self, object oid) except? 0:
-        if type(oid) is not tuple or len(oid) != 2:
+        cdef uint64_t uuid, off
+        if type(oid) is not tuple or len(<tuple>oid) != 2:
             raise TypeError(f"an oid is a (pool_uuid_lo, offset) tuple, not {oid!r}")
-        uuid, off = oid
+        try:
+            uuid = (<tuple>oid)[0]
+            off = (<tuple>oid)[1]
+        except (OverflowError, TypeError):
+            raise ValueError(f"{oid!r} is not an oid of this pool") from None
         if off == 0:
             return 0
         if uuid != self.uuid_lo:
@@ -779,7 +836,7 @@ cdef class MemoryManager:
         return off
 
     cdef object oid_of(self, uint64_t off):
-        return (self.uuid_lo, off) if off else OID_NULL
+        return (self.uuid_obj, off) if off else OID_NULL
 
     cdef object resurrect_off(self, uint64_t off):
         # Reads are checked against the mapping only (a damaged size reads garbage,
@@ -1054,21 +1111,24 @@ cdef class MemoryManager:
 
     # -- gc --------------------------------------------------------------------
 
-    def _gc(self):
-        """Mark from the root (and live proxies), fix reference counts, free the rest."""
+    def _gc(self, bint dry_run=False):
+        """Mark from the root (and live proxies), fix reference counts, free the rest.
+
+        With dry_run, only count: what is reachable, what would be freed, and
+        how many reference counts are wrong (a structural check of the pool)."""
         self.check()
         if self.owner != 0:
             raise TransactionError("gc cannot run inside a transaction")
         cdef GcState g
         memset(&g, 0, sizeof(GcState))
-        if self.orphans:            # free them the ordinary way first (begin does it)
+        if self.orphans and not dry_run:    # free them the ordinary way first (begin does it)
             self.begin()
             self.end(True)
         g.mm = <void *>self
         try:
             _gc_enumerate(self, &g)
             _gc_mark(self, &g)
-            return _gc_sweep(self, &g)
+            return _gc_sweep(self, &g, dry_run)
         finally:
             c_free(g.allocs)
             c_free(g.marks)
@@ -1088,7 +1148,7 @@ cdef class MemoryManager:
     def transaction(self):
         """A context manager: commit on normal exit, roll back on an exception."""
         self.check()
-        return Transaction(self)
+        return self.tx_cm           # stateless (the state is here): one serves every block
 
     @property
     def in_transaction(self):
@@ -1443,9 +1503,10 @@ cdef _gc_mark(MemoryManager mm, GcState *g):
         raise InvalidPoolError(EINVAL, f"damaged pool: {g.dangling} reference(s) to memory that is not "
                                f"allocated; gc refused to free anything", mm.filename)
 
-cdef dict _gc_sweep(MemoryManager mm, GcState *g):
+cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run):
     cdef size_t i, batch = 0
     cdef pyp_header_t *h
+    cdef uint64_t kept_bytes = 0, freed_bytes = 0, size
     kept = {}
     freed = {}
     fixed = 0
@@ -1460,13 +1521,18 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g):
             else:
                 h = NULL
                 name = '<raw>' if g.marks[i] != 2 else '<type table>'
+            size = pmemobj_alloc_usable_size(pyp_oid(mm.uuid_lo, g.allocs[i].off))
             if g.marks[i]:
                 kept[name] = kept.get(name, 0) + 1
+                kept_bytes += size
                 if h == NULL or h.refcount == g.counts[i]:
                     continue
                 fixed += 1
             else:
                 freed[name] = freed.get(name, 0) + 1
+                freed_bytes += size
+            if dry_run:
+                continue
             if not in_tx:
                 mm.begin()
                 in_tx = True
@@ -1489,7 +1555,8 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g):
         mm.end(True)
     return {"kept": kept, "freed": freed,
             "kept_total": sum(kept.values()), "freed_total": sum(freed.values()),
-            "refcounts_fixed": fixed}
+            "kept_bytes": kept_bytes, "freed_bytes": freed_bytes,
+            ("refcounts_wrong" if dry_run else "refcounts_fixed"): fixed}
 
 
 _VALUE_TYPE_NAMES = {PYP_T_BOX: 'box', PYP_T_BIGINT: 'int', PYP_T_COMPLEX: 'complex', PYP_T_STR: 'str',
@@ -1543,6 +1610,24 @@ cdef _file_key(filename):
 cdef str _errmsg():
     cdef const char *m = pmemobj_errormsg()
     return m.decode('utf-8', 'replace') if m != NULL else ''
+
+def check_file(filename):
+    """Run libpmemobj's consistency check on a pool file that is not open.
+
+    Returns True if consistent, False if not; raises on a file it cannot read."""
+    filename = os.fspath(filename)
+    _precheck(filename)
+    if _file_key(filename) in _open_files:
+        raise PoolInUseError(_errno.EBUSY, "pool file is open in this process; close it first", filename)
+    cdef bytes path = os.fsencode(filename)
+    cdef const char *cpath = path
+    cdef int rc
+    with nogil:
+        rc = pmemobj_check(cpath, PYP_LAYOUT_NAME)
+    if rc < 0:
+        raise InvalidPoolError(errno, f"cannot check the pool: {_errmsg()}", filename)
+    return rc == 1
+
 
 def _precheck(filename):
     import stat as _stat
