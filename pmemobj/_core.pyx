@@ -194,6 +194,26 @@ cdef dict _open_files = {}
 _open_managers = weakref.WeakSet()
 
 
+def _forget_pools_in_child():
+    # A forked child shares the parent's mappings: it must neither write to the
+    # parent's pools nor close them (close runs gc, which does not know the
+    # parent's proxies).  In the child they behave as closed.
+    cdef MemoryManager mm
+    for m in list(_open_managers):
+        mm = <MemoryManager>m
+        mm.pop = NULL           # not pmemobj_close: the parent still uses the pool
+        mm.closed = True
+        mm.filename = f"{mm.filename} (opened by the parent process)"
+        mm.owner = 0
+        mm.depth = 0
+        mm.lock = PyThread_allocate_lock()    # the parent's may be held by a thread that is gone
+        pyp_set_tx_pool(NULL)
+    _open_managers.clear()
+    _open_files.clear()
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
+
+
 @atexit.register
 def _close_at_exit():
     for mm in list(_open_managers):

@@ -25,3 +25,18 @@ def assert_no_signal(proc):
     assert proc.returncode >= 0, (
         f"child died by signal {signal.Signals(-proc.returncode).name}\n"
         f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
+
+
+def reopen(pool):
+    """Close *pool* and open its file again."""
+    import pmemobj
+    path = pool.filename
+    pool.close()
+    return pmemobj.open(path)
+
+
+def assert_no_garbage(pool):
+    """Reference counts are exact: gc finds nothing to free or repair."""
+    result = pool.gc()
+    assert result["freed_total"] == 0, result
+    assert result["refcounts_fixed"] == 0, result

@@ -149,3 +149,25 @@ def test_open_without_permission(pool_path):
     proc = run_python(code, pool_path)
     assert_no_signal(proc)
     assert proc.stdout.strip() == "denied", proc.stderr
+
+
+def test_forked_child_cannot_touch_the_parents_pool(pool_path):
+    with pmemobj.create(pool_path) as pool:
+        pool.root = "parent"
+        pid = os.fork()
+        if pid == 0:                                  # the child
+            code = 0
+            try:
+                pool.root = "child"
+                code = 1
+            except ValueError:
+                pass
+            try:
+                pool.close()                          # closed already: a no-op, no gc
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert pool.root == "parent"
+        pool.root = "still the parent's"

@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import pmemobj
 from pmemobj import PersistentDict, PersistentSet
-from support import ROOT, assert_no_signal, run_python
+from support import ROOT, assert_no_signal, run_python, assert_no_garbage, reopen
 
 POOL_SIZE = 32 * 1024 * 1024
 
@@ -34,19 +34,6 @@ class MyDict(PersistentDict):
 
 def new_pool(path, size=POOL_SIZE):
     return pmemobj.create(path, pool_size=size)
-
-
-def reopen(pool):
-    path = pool.filename
-    pool.close()
-    return pmemobj.open(path)
-
-
-def assert_no_garbage(pool):
-    """Reference counts are exact: gc finds nothing to free or repair."""
-    result = pool.gc()
-    assert result["freed_total"] == 0, result
-    assert result["refcounts_fixed"] == 0, result
 
 
 def typed(pairs):

@@ -13,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import pmemobj
 from pmemobj import PersistentList, PersistentTuple
+from support import assert_no_garbage, reopen
 
 POOL_SIZE = 32 * 1024 * 1024
 
@@ -35,19 +36,6 @@ def typed(seq):
 
 def new_pool(path):
     return pmemobj.create(path, pool_size=POOL_SIZE)
-
-
-def reopen(pool):
-    path = pool.filename
-    pool.close()
-    return pmemobj.open(path)
-
-
-def assert_no_garbage(pool):
-    """Reference counts are exact: gc finds nothing to free or repair."""
-    result = pool.gc()
-    assert result["freed_total"] == 0, result
-    assert result["refcounts_fixed"] == 0, result
 
 
 # ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 
 import pmemobj
 from pmemobj import PersistentDict, PersistentList, PersistentObject, PersistentSet
-from support import assert_no_signal, run_python
+from support import assert_no_signal, run_python, assert_no_garbage, reopen
 
 POOL_SIZE = 32 * 1024 * 1024
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -57,18 +57,6 @@ class Node(PersistentObject):
 
 def new_pool(path):
     return pmemobj.create(path, pool_size=POOL_SIZE)
-
-
-def reopen(pool):
-    path = pool.filename
-    pool.close()
-    return pmemobj.open(path)
-
-
-def assert_no_garbage(pool):
-    result = pool.gc()
-    assert result["freed_total"] == 0, result
-    assert result["refcounts_fixed"] == 0, result
 
 
 def test_attributes_persist(pool_path):

@@ -11,6 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import pmemobj
 from pmemobj import PersistentDict, PersistentFrozenSet, PersistentSet
+from support import assert_no_garbage, reopen
 
 POOL_SIZE = 32 * 1024 * 1024
 
@@ -21,18 +22,6 @@ class Boom(Exception):
 
 def new_pool(path, size=POOL_SIZE):
     return pmemobj.create(path, pool_size=size)
-
-
-def reopen(pool):
-    path = pool.filename
-    pool.close()
-    return pmemobj.open(path)
-
-
-def assert_no_garbage(pool):
-    result = pool.gc()
-    assert result["freed_total"] == 0, result
-    assert result["refcounts_fixed"] == 0, result
 
 
 def typed(s):

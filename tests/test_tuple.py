@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import pmemobj
 from pmemobj import PersistentList, PersistentTuple
+from support import assert_no_garbage, reopen
 
 POOL_SIZE = 32 * 1024 * 1024
 
@@ -30,18 +31,6 @@ class Boom(Exception):
 
 def typed(seq):
     return [(type(x), x) for x in seq]
-
-
-def reopen(pool):
-    path = pool.filename
-    pool.close()
-    return pmemobj.open(path)
-
-
-def assert_no_garbage(pool):
-    result = pool.gc()
-    assert result["freed_total"] == 0, result
-    assert result["refcounts_fixed"] == 0, result
 
 
 @pytest.fixture(scope="module")
