@@ -159,3 +159,48 @@ def test_type_table_rolls_back_with_the_transaction(pool_path):
         pool.root = pool.new(Node)
     with pmemobj.open(pool_path) as pool:
         assert type(pool.root) is Node
+
+
+@pytest.mark.parametrize("op", ["incref", "decref", "persist", "alloc", "free", "realloc", "set_type"])
+def test_every_mm_mutation_rolls_back(pool_path, op):
+    with pmemobj.create(pool_path) as pool:
+        mm = pool.mm
+        with pool.transaction():
+            raw = mm.zalloc(64, 9)               # not an object type: gc leaves it alone
+        node, kept = pool.new(Node), pool.new(Node)
+        kept.set(0, "kept value")
+        node.set(0, "in node")
+        node.set(1, kept)
+        pool.root = node
+        keep = kept._p_oid
+        del kept                                 # only the pool holds it now
+        before = (mm.refcount(keep), pool.gc()["kept_total"])
+        with pytest.raises(KeyError):
+            with pool.transaction():
+                if op == "incref":
+                    mm.incref(keep)
+                elif op == "decref":
+                    mm.decref(keep)              # reaches 0: freed, then the free rolls back
+                elif op == "persist":
+                    mm.incref(mm.persist(("new", 1)))
+                elif op == "alloc":
+                    mm.alloc(1000)
+                elif op == "free":
+                    mm.free(raw)
+                elif op == "realloc":
+                    mm.realloc(raw, 4096)
+                else:
+                    mm.set_type(node._p_oid, Bad)
+                raise KeyError(op)
+        assert (mm.refcount(keep), pool.gc()["kept_total"]) == before
+        assert mm.resurrect(keep).get(0) == "kept value"
+        assert mm.type_num(raw) == 9 and type(mm.resurrect(node._p_oid)) is Node
+        del node
+    with pmemobj.open(pool_path) as pool:
+        assert pool.mm.refcount(keep) == 1 and pool.mm.resurrect(keep).get(0) == "kept value"
+        assert pool.mm.type_num(raw) == 9
+        assert pool.root.get(0) == "in node" and pool.root.get(1).get(0) == "kept value"
+
+
+class Bad(Node):
+    pass
