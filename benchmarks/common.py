@@ -19,6 +19,23 @@ import tempfile
 DEFAULT_REPEATS = 3
 POOL_SIZE = 256 << 20
 
+# The collection workloads, alike in every system (and in c/bench_pmemobj.c): reads look up
+# the keys of a mapping of min(n, READ_KEYS) entries in the order (i * READ_STRIDE) % size;
+# text keys are 20 characters.
+READ_KEYS = 100_000
+READ_STRIDE = 7919
+
+
+def text_key(i):
+    """The 20-character key of entry i (str; encode it for a bytes key)."""
+    return "k%019d" % i
+
+
+def read_order(n):
+    """The size of the mapping the read workloads fill, and the entry numbers n reads look up."""
+    size = min(n, READ_KEYS)
+    return size, [(i * READ_STRIDE) % size for i in range(n)]
+
 
 class Unsupported(Exception):
     """The system cannot run this workload here (a missing feature or package)."""

@@ -36,10 +36,11 @@ class Peer:
     libraries: tuple = ()  # shared libraries (names for ctypes.util.find_library) proving them
     script: str = ""  # workload script; empty while the peer has no workloads yet
     pmem: bool = False  # runs on libpmem, so PMEM_IS_PMEM_FORCE matters
+    venv_name: str = ""  # the venv's directory under .venvs/ when not the peer's name
 
     @property
     def venv(self):
-        return os.path.join(VENVS, self.name) if self.steps else None
+        return os.path.join(VENVS, self.venv_name or self.name) if self.steps else None
 
     def script_path(self):
         return os.path.join(HERE, self.script) if self.script else None
@@ -78,8 +79,10 @@ PEERS = {
             pmem=True,
         ),
         Peer(
-            "sharedbuffers",
+            # named apart from this project's sharedbuffers, whose package name it shares
+            "sharedbuffers-1.2.3",
             "upstream sharedbuffers 1.2.3 (Cython<3 build)",
+            venv_name="sharedbuffers",
             # clru's and its own setup.py import Cython (<3) at build time: no build isolation
             steps=(
                 ["Cython<3", "wheel"],
@@ -87,6 +90,7 @@ PEERS = {
                 ["--no-build-isolation", "sharedbuffers==1.2.3"],
             ),
             check="import sharedbuffers.mapped_struct",
+            script="workloads_sharedbuffers_upstream.py",
         ),
     ]
 }
@@ -143,7 +147,7 @@ def setup(peer, base_python=None):
     if os.path.exists(stamp) and open(stamp).read() == _recipe(peer) and os.path.exists(python):
         return python
     os.makedirs(VENVS, exist_ok=True)
-    log_path = os.path.join(VENVS, peer.name + "-setup.log")
+    log_path = os.path.join(VENVS, (peer.venv_name or peer.name) + "-setup.log")
     with open(log_path, "w") as log:
         _install_os_packages(peer, log)
         if not os.path.exists(python):

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Runs every system's workloads side by side and writes the comparison.
+"""Runs every system's workloads side by side, then scale.py, and writes the comparison.
 
     python3 benchmarks/run_all.py [--dir /dev/shm] [--force-pmem both] [--quick] [--out DIR]
 
 Each (system, workload, persistence mode) runs in a process of its own and prints JSON.
 Writes into --out (default benchmarks/results/): results.json (every measurement),
-ratios.json (each system's ns/op over the workload's baseline), results.md (the tables)
-and results.png (when matplotlib is installed).
+ratios.json (each system's ns/op over the workload's baseline), results.md (the tables),
+results.png (when matplotlib is installed) and scale.json; then the report,
+docs/performance.md with its figures in docs/_static/ (report.py).
 """
 
 import argparse
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 import peers
+import scale
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -33,20 +35,76 @@ except ImportError:
 
 
 @dataclass(frozen=True)
+class Target:
+    """``system``'s ``metric`` over ``reference``'s stays within ``ratio`` (below 1: faster)."""
+
+    system: str
+    reference: str
+    ratio: float
+    metric: str = "ns_per_op"
+
+    def label(self):
+        what = "" if self.metric == "ns_per_op" else "%s: " % self.metric.replace("_", " ")
+        if self.ratio < 1:
+            return "%s≥ %gx faster than %s" % (what, round(1 / self.ratio, 2), self.reference)
+        return "%s≤ %gx %s" % (what, self.ratio, self.reference)
+
+
+@dataclass(frozen=True)
 class Workload:
     title: str
     n: int  # operations per timed repeat
     quick_n: int
     baseline: str  # ratios are ns/op over this system's
-    targets: dict = field(default_factory=dict)  # system -> the ratio it should stay within
+    targets: tuple = ()  # Target objects
+    group: str = "foundation"  # the section of the report it appears in
+    max_n: dict = field(default_factory=dict)  # system -> fewer operations (a slow peer)
 
+    def n_for(self, system, quick):
+        n = self.quick_n if quick else self.n
+        return min(n, self.max_n.get(system, n))
+
+
+GROUPS = {
+    "foundation": "Transactions and allocation",
+    "collections": "Persistent collections (pmemobj.PersistentDict, PersistentList)",
+    "ptypes": "ptypes (typed schema on the same pools)",
+    "sharedbuffers": "sharedbuffers against upstream sharedbuffers 1.2.3",
+}
 
 # The catalog: a workload runs on every system whose script lists it.
 WORKLOADS = {
-    "empty_tx": Workload("empty transaction", 200_000, 5_000, "c", {"pmemobj": 4.0}),
-    "alloc_free_64": Workload("alloc + free of 64 bytes in a transaction", 200_000, 5_000, "c", {"pmemobj": 1.5}),
-    "root_assign_int": Workload("root = int, own transaction", 200_000, 5_000, "c", {"pmemobj": 1.5}),
-    "dict_insert_int": Workload("d[i] = i, own transaction each", 20_000, 1_000, "pmemobj"),
+    "empty_tx": Workload("empty transaction", 200_000, 5_000, "c", (Target("pmemobj", "c", 4.0),)),
+    "alloc_free_64": Workload("alloc + free of 64 bytes in a transaction", 200_000, 5_000, "c",
+                              (Target("pmemobj", "c", 1.5),)),
+    "root_assign_int": Workload("root = int, own transaction", 200_000, 5_000, "c", (Target("pmemobj", "c", 1.5),)),
+    "dict_insert_int": Workload("d[i] = i, own transaction each", 20_000, 1_000, "c",
+                                (Target("pmemobj", "c", 2.0), Target("pmemobj", "pynvm", 1 / 30)),
+                                group="collections"),
+    "dict_insert_str": Workload("d[20-char str] = i, own transaction each", 20_000, 1_000, "c",
+                                (Target("pmemobj", "c", 2.0), Target("pmemobj", "pynvm", 1 / 30)),
+                                group="collections"),
+    "list_append_tx": Workload("1,000,000 appends of small ints in one transaction (per append)", 1_000_000,
+                               10_000, "c", (Target("pmemobj", "pynvm", 1 / 100),), group="collections",
+                               max_n={"pynvm": 20_000}),
+    "dict_get_int": Workload("d[k] of existing int keys (100,000 entries)", 200_000, 5_000, "builtin",
+                             (Target("pmemobj", "builtin", 5.0),), group="collections", max_n={"pynvm": 20_000}),
+    "list_iter": Workload("iteration over a list of 1,000,000 small ints (per item)", 1_000_000, 10_000,
+                          "builtin", group="collections", max_n={"pynvm": 100_000}),
+    "field_inc": Workload("Int field += 1 (ptypes inc()), own transaction", 200_000, 5_000, "c",
+                          (Target("ptypes", "c", 2.0),), group="ptypes"),
+    "dict_get_bytes": Workload("d[k] of existing 20-byte bytes keys (100,000 entries)", 200_000, 5_000, "c",
+                               group="ptypes"),
+    "sb_build": Workload("build() of 100,000 structs into a file (per struct)", 100_000, 2_000,
+                         "sharedbuffers-1.2.3",
+                         (Target("sharedbuffers", "sharedbuffers-1.2.3", 1.0),
+                          Target("sharedbuffers", "sharedbuffers-1.2.3", 1.0, "bytes_per_struct")),
+                         group="sharedbuffers"),
+    "sb_attr_read": Workload("1,000,000 random attribute reads through proxies", 1_000_000, 10_000,
+                             "sharedbuffers-1.2.3", (Target("sharedbuffers", "sharedbuffers-1.2.3", 1.0),),
+                             group="sharedbuffers"),
+    "sb_mapping_get": Workload("100,000 lookups in a str-keyed mapping", 100_000, 2_000, "sharedbuffers-1.2.3",
+                               (Target("sharedbuffers", "sharedbuffers-1.2.3", 1.0),), group="sharedbuffers"),
 }
 
 
@@ -62,6 +120,15 @@ class System:
 
 
 C_SOURCE = os.path.join(HERE, "c", "bench_pmemobj.c")
+
+# (name, description, runs on libpmem): each has a workloads_<name>.py run with this python
+OWN_SYSTEMS = [
+    ("pmemobj", "this project's pmemobj", True),
+    ("ptypes", "this project's ptypes (on pmemobj pools)", True),
+    ("sharedbuffers", "this project's sharedbuffers", False),
+    ("builtin", "Python's builtin dict and list (volatile: nothing persists)", False),
+]
+SYSTEM_NAMES = ["c"] + [name for name, _, _ in OWN_SYSTEMS]
 
 
 def build_c_program(build_dir):
@@ -97,11 +164,13 @@ def discover_systems(names, build_dir):
         except RuntimeError as e:
             s.unavailable = str(e)
         systems.append(s)
-    if want("pmemobj"):
-        pythonpath = os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
-        systems.append(System("pmemobj", "this project's pmemobj", pmem=True,
-                              command=[sys.executable, os.path.join(HERE, "workloads_pmemobj.py")],
-                              env={"PYTHONPATH": pythonpath}))
+    # this project's packages, and the builtin dict and list, run with the runner's python
+    pythonpath = os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
+    for name, description, pmem in OWN_SYSTEMS:
+        if want(name):
+            systems.append(System(name, description, pmem=pmem,
+                                  command=[sys.executable, os.path.join(HERE, "workloads_%s.py" % name)],
+                                  env={"PYTHONPATH": pythonpath}))
     for peer in peers.PEERS.values():
         if not peer.script or not want(peer.name):
             continue
@@ -132,7 +201,7 @@ def child_env(system, force):
 def run_one(system, workload, force, args, scratch):
     """One measurement in a process of its own; its stores go under ``scratch``."""
     spec = WORKLOADS[workload]
-    n = args.n or (spec.quick_n if args.quick else spec.n)
+    n = args.n or spec.n_for(system.name, args.quick)
     cmd = system.command + [workload, "--dir", scratch, "-n", str(n), "--repeats", str(args.repeats)]
     t0 = time.monotonic()
     try:
@@ -171,17 +240,8 @@ def plan(systems, modes, rounds):
 
 
 def progress(jobs):
-    if tqdm is not None and sys.stderr.isatty():
-        bar = tqdm(jobs, unit="run", file=sys.stderr)
-        for job in bar:
-            bar.set_description("%s %s%s" % (job[0].name, job[1], "" if job[2] is None else " " + mode_label(job[2])))
-            yield job
-    else:
-        for k, job in enumerate(jobs, 1):
-            print("[%d/%d] %s %s%s" % (k, len(jobs), job[0].name, job[1],
-                                       "" if job[2] is None else ", " + mode_label(job[2])),
-                  file=sys.stderr, flush=True)
-            yield job
+    return progress_steps(jobs, lambda job: "%s %s%s" % (job[0].name, job[1],
+                                                         "" if job[2] is None else ", " + mode_label(job[2])))
 
 
 def mode_label(mode):
@@ -216,7 +276,7 @@ def fmt_ns(ns):
         return "%.2f ms" % (ns / 1e6)
     if ns >= 1e3:
         return "%.2f µs" % (ns / 1e3)
-    return "%.0f ns" % ns
+    return "%.0f ns" % ns if ns >= 10 else "%.1f ns" % ns
 
 
 def fmt_ops(ops):
@@ -227,68 +287,124 @@ def fmt_ops(ops):
     return "%.0f /s" % ops
 
 
-def markdown(results, ratios, systems, modes, meta):
+def target_ratio(results, systems, target, workload, mode):
+    """The measured ratio of a target (its system's metric over its reference's), or None."""
+    by_name = {s.name: s for s in systems}
+    if target.system not in by_name or target.reference not in by_name:
+        return None
+    mine = results_for(results, by_name[target.system], workload, mode)
+    ref = results_for(results, by_name[target.reference], workload, mode)
+    if not (ok(mine) and ok(ref)) or not mine.get(target.metric) or not ref.get(target.metric):
+        return None
+    return mine[target.metric] / ref[target.metric]
+
+
+def verdict(ratio, target):
+    """'3.21x met' (or, for targets of being faster, '31.2x faster, met')."""
+    if ratio is None:
+        return "n/a"
+    met = "met" if ratio <= target.ratio else "**missed**"
+    if target.ratio < 1:
+        return "%.1fx faster, %s" % (1 / ratio, met)
+    return "%.2fx %s" % (ratio, met)
+
+
+def markdown(results, ratios, systems, modes, meta, heading="#"):
     load = meta["load_average"]
-    out = ["# Benchmark results", "",
+    out = ["%s Benchmark results" % heading, "",
            "%s, %s, Python %s, pool directory `%s`, best of %d repeats%s%s; load average %.1f before, %.1f after."
            % (meta["date"], meta["machine"], meta["python"], meta["dir"], meta["repeats"],
               " and %d rounds" % meta["rounds"] if meta["rounds"] > 1 else "",
               " (quick run)" if meta["quick"] else "", load["before"], load["after"]), ""]
-    out += summary(ratios, modes)
+    out += summary(results, systems, modes, heading + "#")
     for mode in modes:
-        label = mode_label(mode)
-        out += ["## %s" % label, "",
-                "| workload | system | persistence | n | ns/op | ops/s | ratio | target |",
-                "|---|---|---|---:|---:|---:|---:|---|"]
-        for w, spec in WORKLOADS.items():
+        out += tables(results, ratios, systems, mode, heading + "#")
+    out += ["Ratio: ns/op over the workload's baseline system in the same mode (C for the pool work,",
+            "the builtin dict/list for reads, upstream for sharedbuffers).",
+            "Systems off libpmem (SQLite, LMDB, ZODB, the builtins, sharedbuffers) do not depend on",
+            "PMEM_IS_PMEM_FORCE: they run once and appear under each mode.", ""]
+    out += systems_list(systems, heading + "#")
+    return "\n".join(out)
+
+
+def systems_list(systems, heading):
+    out = []
+    unavailable = [s for s in systems if s.unavailable]
+    if unavailable:
+        out += ["%s Not run" % heading, ""]
+        out += ["- %s: %s" % (s.name, s.unavailable.replace("\n", " ")) for s in unavailable] + [""]
+    out += ["%s Systems" % heading, ""] + ["- %s: %s" % (s.name, s.description) for s in systems] + [""]
+    return out
+
+
+def tables(results, ratios, systems, mode, heading, groups=None):
+    """One table per group of workloads for one mode."""
+    label = mode_label(mode)
+    out = []
+    for group, group_title in GROUPS.items():
+        names = [w for w, spec in WORKLOADS.items() if spec.group == group and (groups is None or group in groups)]
+        if not names:
+            continue
+        rows = []
+        for w in names:
+            spec = WORKLOADS[w]
             for s in systems:
                 r = results_for(results, s, w, mode)
                 if r is None:
                     continue
                 if not ok(r):
                     why = r.get("skipped") or r.get("error", "?")
-                    out.append("| %s | %s | skipped: %s | | | | | |" % (spec.title, s.name, why.replace("\n", " ")))
+                    rows.append("| %s | %s | skipped: %s | | | | | |" % (spec.title, s.name, why.replace("\n", " ")))
                     continue
                 pers = r.get("durability", "")
                 if s.pmem:
                     pers = "%s (is_pmem=%s)" % (pers, r.get("is_pmem"))
+                if "bytes_per_struct" in r:
+                    pers += "; %.1f bytes/struct" % r["bytes_per_struct"]
                 ratio = ratios[label].get(w, {}).get(s.name)
                 ratio_s = "1 (baseline)" if s.name == spec.baseline else ("%.2fx" % ratio if ratio else "")
-                target = spec.targets.get(s.name)
-                target_s = ""
-                if target:
-                    target_s = "≤ %gx %s" % (target, "" if ratio is None else ("met" if ratio <= target else "**missed**"))
-                out.append("| %s | %s | %s | %d | %s | %s | %s | %s |" % (
-                    spec.title, s.name, pers, r["n"], fmt_ns(r["ns_per_op"]), fmt_ops(r["ops_per_s"]), ratio_s, target_s))
-        out.append("")
-    out += ["Ratio: ns/op over the baseline system's in the same mode (C for the foundation workloads).",
-            "Systems off libpmem (SQLite, LMDB, ZODB) do not depend on PMEM_IS_PMEM_FORCE: they run once",
-            "and appear under each mode.", ""]
-    unavailable = [s for s in systems if s.unavailable]
-    if unavailable:
-        out += ["## Not run", ""] + ["- %s: %s" % (s.name, s.unavailable.replace("\n", " ")) for s in unavailable] + [""]
-    out += ["## Systems", ""] + ["- %s: %s" % (s.name, s.description) for s in systems] + [""]
-    return "\n".join(out)
+                target_s = "; ".join("%s: %s" % (t.label(), verdict(target_ratio(results, systems, t, w, mode), t))
+                                     for t in spec.targets if t.system == s.name)
+                rows.append("| %s | %s | %s | %d | %s | %s | %s | %s |" % (
+                    spec.title, s.name, pers, r["n"], fmt_ns(r["ns_per_op"]), fmt_ops(r["ops_per_s"]), ratio_s,
+                    target_s))
+        if rows:
+            out += ["%s %s, %s" % (heading, group_title, label), "",
+                    "| workload | system | persistence | n | ns/op | ops/s | ratio | target |",
+                    "|---|---|---|---:|---:|---:|---:|---|"] + rows + [""]
+    return out
 
 
-def summary(ratios, modes):
-    """The targets: one line per (workload, system with a target), its ratio in each mode."""
+def summary(results, systems, modes, heading):
+    """The targets: one line per target, its outcome in each mode."""
     rows = []
+    bounded = False
     for w, spec in WORKLOADS.items():
-        for name, target in spec.targets.items():
+        for t in spec.targets:
             cells = []
             for mode in modes:
-                ratio = ratios[mode_label(mode)].get(w, {}).get(name)
-                cells.append("n/a" if ratio is None else "%.2fx %s" % (ratio, "met" if ratio <= target else "**missed**"))
-            rows.append("| %s | %s/%s | ≤ %gx | %s |" % (spec.title, name, spec.baseline, target, " | ".join(cells)))
+                cell = verdict(target_ratio(results, systems, t, w, mode), t)
+                if t.ratio < 1 and t.reference != "c":
+                    # against a peer: what the C program doing the same pool work reaches bounds it
+                    floor = target_ratio(results, systems, Target("c", t.reference, t.ratio, t.metric), w, mode)
+                    if floor is not None:
+                        cell += " (C: %.1fx)" % (1 / floor)
+                        bounded = True
+                cells.append(cell)
+            rows.append("| %s | %s | %s | %s |" % (spec.title, t.system, t.label(), " | ".join(cells)))
     if not rows:
         return []
-    return (["## Targets", "", "| workload | ratio | target | %s |" % " | ".join(mode_label(m) for m in modes),
-             "|---|---|---|" + "---|" * len(modes)] + rows + [""])
+    out = (["%s Targets" % heading, "", "| workload | system | target | %s |" % " | ".join(mode_label(m) for m in modes),
+            "|---|---|---|" + "---|" * len(modes)] + rows + [""])
+    if bounded:
+        out += ["(C: Nx): how much faster than that peer the C program doing the same pool work is, in the",
+                "same mode: the bound for any binding of this pool layout.", ""]
+    return out
 
 
-def plot(results, systems, modes, path):
-    """Grouped bars of ns/op (log scale), one panel per mode; False when matplotlib is missing."""
+def plot(results, systems, modes, path, names=None, title=None):
+    """Grouped bars of operations per second (log scale), one panel per mode; False when
+    matplotlib is missing."""
     try:
         import matplotlib
 
@@ -296,8 +412,9 @@ def plot(results, systems, modes, path):
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    names = list(WORKLOADS)
-    fig, axes = plt.subplots(1, len(modes), figsize=(7 * len(modes), 5), squeeze=False)
+    names = list(names or WORKLOADS)
+    fig, axes = plt.subplots(1, len(modes), figsize=(max(7, 1.6 * len(names) + 3) * len(modes) / 1.3, 5.5),
+                             squeeze=False)
     shown = [s for s in systems if any(ok(results_for(results, s, w, m)) for w in names for m in modes)]
     colors = {s.name: "C%d" % k for k, s in enumerate(shown)}
     for ax, mode in zip(axes[0], modes):
@@ -308,15 +425,15 @@ def plot(results, systems, modes, path):
             bars = [(s, r) for s, r in bars if ok(r)]
             width = 0.8 / max(1, len(bars))
             for k, (s, r) in enumerate(bars):
-                ax.bar(i + (k - (len(bars) - 1) / 2) * width, r["ns_per_op"], width, color=colors[s.name],
+                ax.bar(i + (k - (len(bars) - 1) / 2) * width, r["ops_per_s"], width, color=colors[s.name],
                        label=None if s.name in labelled else s.name)
                 labelled.add(s.name)
         ax.set_yscale("log")
-        ax.set_ylabel("ns per operation (lower is better)")
+        ax.set_ylabel("operations per second (higher is better)")
         ax.set_xticks(range(len(names)))
-        ax.set_xticklabels([WORKLOADS[w].title for w in names], rotation=15, ha="right", fontsize=8)
-        ax.set_title(mode_label(mode))
-        ax.legend(fontsize=8)
+        ax.set_xticklabels([WORKLOADS[w].title for w in names], rotation=20, ha="right", fontsize=7)
+        ax.set_title((title + ", " if title else "") + mode_label(mode), fontsize=9)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -346,22 +463,34 @@ def parse_args(argv):
     ap.add_argument("--quick", action="store_true", help="a smoke run: few operations, one repeat")
     ap.add_argument("-n", type=int, help="operations per repeat for every workload (default: per workload)")
     ap.add_argument("--repeats", type=int, help="timed repeats, best kept (default 3, quick 1)")
-    ap.add_argument("--systems", help="comma-separated subset of: c, pmemobj, " + ", ".join(
+    ap.add_argument("--systems", help="comma-separated subset of: " + ", ".join(SYSTEM_NAMES) + ", " + ", ".join(
         p.name for p in peers.PEERS.values() if p.script))
     ap.add_argument("--workloads", help="comma-separated subset of: " + ", ".join(WORKLOADS))
     ap.add_argument("--rounds", type=int, default=1,
                     help="run the whole set this many times, interleaved, keeping each job's best "
                          "(steadier ratios on a busy machine)")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds allowed for one run")
+    ap.add_argument("--scale-max", type=int,
+                    help="scale.py's largest size, as a power of ten (default 6, quick 4; 7 for 10^7)")
+    ap.add_argument("--no-scale", action="store_true", help="skip the cost-against-size measurements")
+    ap.add_argument("--no-report", action="store_true", help="do not write docs/performance.md")
+    ap.add_argument("--docs", help="where performance.md and _static/*.png go (default: docs/ of the "
+                                   "repository; with --quick, the --out directory)")
     args = ap.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
+    if args.scale_max is None:
+        args.scale_max = 4 if args.quick else 6
+    if args.docs is None:
+        args.docs = args.out if args.quick else os.path.join(REPO, "docs")
+    if not 3 <= args.scale_max <= 8:
+        ap.error("--scale-max must be between 3 and 8")
     if (args.n is not None and args.n < 1) or args.repeats < 1 or args.rounds < 1:
         ap.error("-n, --repeats and --rounds must be positive")
     if not os.path.isdir(args.dir):
         ap.error("--dir %s is not a directory" % args.dir)
     if args.systems:
-        known = {"c", "pmemobj"} | {p.name for p in peers.PEERS.values() if p.script}
+        known = set(SYSTEM_NAMES) | {p.name for p in peers.PEERS.values() if p.script}
         unknown = set(args.systems.split(",")) - known
         if unknown:
             ap.error("unknown systems: %s" % ", ".join(sorted(unknown)))
@@ -417,7 +546,8 @@ def main(argv=None):
     raw = [dict(r, system=k[0], workload=k[1], mode=None if k[2] is None else mode_label(k[2]))
            for k, r in results.items()]
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"meta": meta, "systems": {s.name: {"description": s.description, "unavailable": s.unavailable}
+        json.dump({"meta": meta, "systems": {s.name: {"description": s.description, "pmem": s.pmem,
+                                                           "unavailable": s.unavailable}
                                              for s in systems}, "results": raw}, f, indent=1)
     with open(os.path.join(args.out, "ratios.json"), "w") as f:
         json.dump({"meta": meta, "baselines": {w: spec.baseline for w, spec in WORKLOADS.items()},
@@ -430,7 +560,43 @@ def main(argv=None):
         wrote.append("results.png")
     print(table)
     print("wrote %s into %s" % (", ".join(wrote), args.out), file=sys.stderr)
+
+    scale_results = None
+    if not args.no_scale:
+        scale_results = run_scale(args, modes)
+        with open(os.path.join(args.out, "scale.json"), "w") as f:
+            json.dump({"dir": args.dir, "results": scale_results}, f, indent=1)
+        print("\n".join(scale.markdown(scale_results)))
+    if not args.no_report:
+        import report
+
+        for path in report.write(results, systems, modes, meta, scale_results, args.docs):
+            print("wrote %s" % path, file=sys.stderr)
     return 0
+
+
+def run_scale(args, modes):
+    """scale.py's sizes 10^3 .. 10^scale_max in each mode, with progress."""
+    sizes = [10**k for k in range(3, args.scale_max + 1)]
+    steps = [(m, n) for m in modes for n in sizes]
+    results = {}
+    for mode, n in progress_steps(steps, lambda step: "scale N=%s, %s" % (scale.fmt_n(step[1]), mode_label(step[0]))):
+        for label, rows in scale.run(args.dir, [n], [mode], timeout=args.timeout * 4).items():
+            results.setdefault(label, []).extend(rows)
+    return results
+
+
+def progress_steps(steps, describe):
+    """Yields the steps, showing a tqdm bar (or a line per step when not on a terminal)."""
+    if tqdm is not None and sys.stderr.isatty():
+        bar = tqdm(steps, unit="step", file=sys.stderr)
+        for step in bar:
+            bar.set_description(describe(step))
+            yield step
+    else:
+        for k, step in enumerate(steps, 1):
+            print("[%d/%d] %s" % (k, len(steps), describe(step)), file=sys.stderr, flush=True)
+            yield step
 
 
 if __name__ == "__main__":

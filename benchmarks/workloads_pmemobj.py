@@ -11,7 +11,7 @@ import os
 import sys
 from time import perf_counter_ns
 
-from common import POOL_SIZE, Unsupported, main, measure, scratch_dir
+from common import POOL_SIZE, Unsupported, main, measure, read_order, scratch_dir, text_key
 
 try:
     import pmemobj
@@ -95,11 +95,130 @@ def dict_insert_int(dir, n, repeats=3):
         return dict(measure(trial, n, repeats), **mode_of(pool))
 
 
+def _collections():
+    if pmemobj is not None and not hasattr(pmemobj, "PersistentDict"):
+        raise Unsupported("pmemobj has no persistent collections yet")
+
+
+def dict_insert_str(dir, n, repeats=3):
+    """d[key] = i for new 20-character str keys, each insert its own transaction."""
+    _collections()
+    with new_pool(dir, "dict_insert_str") as pool:
+        state = {"next": 0}
+
+        def trial(k):
+            pool.root = d = pool.new(pmemobj.PersistentDict)
+            first = state["next"]
+            state["next"] += k
+            keys = [text_key(i) for i in range(first, first + k)]
+            t0 = perf_counter_ns()
+            for i, key in enumerate(keys):
+                d[key] = i
+            elapsed = perf_counter_ns() - t0
+            pool.root = None
+            return elapsed
+
+        return dict(measure(trial, n, repeats), **mode_of(pool))
+
+
+def _filled_dict(pool, n, make_key):
+    size, order = read_order(n)
+    with pool.transaction():
+        pool.root = d = pool.new(pmemobj.PersistentDict)
+        for i in range(size):
+            d[make_key(i)] = i
+    return d, [make_key(i) for i in order]
+
+
+def _dict_get(dir, n, repeats, make_key, name):
+    _collections()
+    with new_pool(dir, name) as pool:
+        d, keys = _filled_dict(pool, n, make_key)
+
+        def trial(k):
+            ks = keys[:k]
+            t0 = perf_counter_ns()
+            for key in ks:
+                d[key]
+            return perf_counter_ns() - t0
+
+        return dict(measure(trial, n, repeats), **mode_of(pool))
+
+
+def dict_get_int(dir, n, repeats=3):
+    """d[k] for existing int keys."""
+    return _dict_get(dir, n, repeats, int, "dict_get_int")
+
+
+def dict_get_bytes(dir, n, repeats=3):
+    """d[k] for existing 20-byte bytes keys."""
+    return _dict_get(dir, n, repeats, lambda i: text_key(i).encode(), "dict_get_bytes")
+
+
+def list_append_tx(dir, n, repeats=3):
+    """n appends of small ints to a new PersistentList, all in one transaction."""
+    _collections()
+    with new_pool(dir, "list_append_tx") as pool:
+
+        def trial(k):
+            pool.root = None
+            t0 = perf_counter_ns()
+            with pool.transaction():
+                pool.root = lst = pool.new(pmemobj.PersistentList)
+                append = lst.append
+                for i in range(k):
+                    append(i & 1023)
+            return perf_counter_ns() - t0
+
+        return dict(measure(trial, n, repeats), **mode_of(pool))
+
+
+def list_iter(dir, n, repeats=3):
+    """Iterating over a PersistentList of n small ints (per item)."""
+    _collections()
+    with new_pool(dir, "list_iter") as pool:
+        with pool.transaction():
+            pool.root = lst = pool.new(pmemobj.PersistentList)
+            lst.extend(i & 1023 for i in range(n))
+
+        def trial(k):
+            t0 = perf_counter_ns()
+            for _ in lst:
+                pass
+            return (perf_counter_ns() - t0) * k // n
+
+        return dict(measure(trial, n, repeats), **mode_of(pool))
+
+
+def field_inc(dir, n, repeats=3):
+    """o.count += 1 on a PersistentObject attribute, its own transaction."""
+    if pmemobj is not None and not hasattr(pmemobj, "PersistentObject"):
+        raise Unsupported("pmemobj has no PersistentObject yet")
+    with new_pool(dir, "field_inc") as pool:
+        pool.root = o = pool.new(pmemobj.PersistentObject)
+        o.count = 0
+
+        def trial(k):
+            t0 = perf_counter_ns()
+            for _ in range(k):
+                with pool.transaction():
+                    o.count += 1
+            return perf_counter_ns() - t0
+
+        return dict(measure(trial, n, repeats), **mode_of(pool))
+
+
 WORKLOADS = {
     "empty_tx": empty_tx,
     "alloc_free_64": alloc_free_64,
     "root_assign_int": root_assign_int,
     "dict_insert_int": dict_insert_int,
+    "dict_insert_str": dict_insert_str,
+    "dict_get_int": dict_get_int,
+    "dict_get_bytes": dict_get_bytes,
+    "list_append_tx": list_append_tx,
+    "list_iter": list_iter,
+    "field_inc": field_inc,
 }
 
 if __name__ == "__main__":

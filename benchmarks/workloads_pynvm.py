@@ -11,7 +11,7 @@ import os
 import sys
 from time import perf_counter_ns
 
-from common import POOL_SIZE, main, measure, scratch_dir
+from common import POOL_SIZE, main, measure, read_order, scratch_dir, text_key
 
 import nvm.pmemobj as po
 from nvm.pmemobj.pool import ffi
@@ -102,11 +102,91 @@ def dict_insert_int(dir, n, repeats=3):
         return dict(measure(trial, n, repeats), **mode_of(pool))
 
 
+def dict_insert_str(dir, n, repeats=3):
+    """d[key] = i for new 20-character str keys, each insert its own transaction."""
+    with new_pool(dir, "dict_insert_str") as pool:
+        pool.root = dicts = pool.new(po.PersistentList)
+        state = {"next": 0}
+
+        def trial(k):
+            d = pool.new(po.PersistentDict)
+            dicts.append(d)
+            first = state["next"]
+            state["next"] += k
+            keys = [text_key(i) for i in range(first, first + k)]
+            t0 = perf_counter_ns()
+            for i, key in enumerate(keys):
+                d[key] = i
+            return perf_counter_ns() - t0
+
+        return dict(measure(trial, n, repeats), **mode_of(pool))
+
+
+def dict_get_int(dir, n, repeats=3):
+    """d[k] for existing int keys."""
+    size, order = read_order(n)
+    with new_pool(dir, "dict_get_int") as pool:
+        with pool.transaction():
+            pool.root = d = pool.new(po.PersistentDict)
+            for i in range(size):
+                d[i] = i
+
+        def trial(k):
+            ks = order[:k]
+            t0 = perf_counter_ns()
+            for key in ks:
+                d[key]
+            return perf_counter_ns() - t0
+
+        return dict(measure(trial, n, repeats), **mode_of(pool))
+
+
+def list_append_tx(dir, n, repeats=3):
+    """n appends of small ints to a new PersistentList, all in one transaction.
+
+    Each list stays reachable until the pool is discarded (freeing is slow in pynvm)."""
+    with new_pool(dir, "list_append_tx") as pool:
+        pool.root = lists = pool.new(po.PersistentList)
+
+        def trial(k):
+            t0 = perf_counter_ns()
+            with pool.transaction():
+                lst = pool.new(po.PersistentList)
+                lists.append(lst)
+                append = lst.append
+                for i in range(k):
+                    append(i & 1023)
+            return perf_counter_ns() - t0
+
+        return dict(measure(trial, n, repeats), **mode_of(pool))
+
+
+def list_iter(dir, n, repeats=3):
+    """Iterating over a PersistentList of n small ints (per item)."""
+    with new_pool(dir, "list_iter") as pool:
+        with pool.transaction():
+            pool.root = lst = pool.new(po.PersistentList)
+            for i in range(n):
+                lst.append(i & 1023)
+
+        def trial(k):
+            t0 = perf_counter_ns()
+            for _ in lst:
+                pass
+            return (perf_counter_ns() - t0) * k // n
+
+        return dict(measure(trial, n, repeats), **mode_of(pool))
+
+
 WORKLOADS = {
     "empty_tx": empty_tx,
     "alloc_free_64": alloc_free_64,
     "root_assign_int": root_assign_int,
     "dict_insert_int": dict_insert_int,
+    "dict_insert_str": dict_insert_str,
+    "dict_get_int": dict_get_int,
+    "list_append_tx": list_append_tx,
+    "list_iter": list_iter,
 }
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ import transaction
 import ZODB
 import ZODB.FileStorage
 from BTrees.OOBTree import OOBTree
+from persistent.list import PersistentList
 
-from common import main, measure, scratch_dir
+from common import main, measure, read_order, scratch_dir, text_key
 
 DURABILITY = "FileStorage: fsync per commit"
 
@@ -39,13 +40,125 @@ def dict_insert_int(dir, n, repeats=3):
     return dict(result, is_pmem=None, durability=DURABILITY, zodb=_version("ZODB"), btrees=_version("BTrees"))
 
 
+def _db(d):
+    db = ZODB.DB(ZODB.FileStorage.FileStorage(os.path.join(d, "Data.fs")))
+    return db, db.open()
+
+
+def dict_insert_str(dir, n, repeats=3):
+    """d[key] = i for new 20-character str keys, each its own commit; a fresh OOBTree per repeat."""
+    with scratch_dir(dir, "zodb") as d:
+        db, conn = _db(d)
+        try:
+            root = conn.root()
+            state = {"next": 0}
+
+            def trial(k):
+                root["d"] = t = OOBTree()
+                transaction.commit()
+                first = state["next"]
+                state["next"] += k
+                keys = [text_key(i) for i in range(first, first + k)]
+                commit = transaction.commit
+                t0 = perf_counter_ns()
+                for i, key in enumerate(keys):
+                    t[key] = i
+                    commit()
+                return perf_counter_ns() - t0
+
+            result = measure(trial, n, repeats)
+        finally:
+            conn.close()
+            db.close()
+    return dict(result, is_pmem=None, durability=DURABILITY, zodb=_version("ZODB"), btrees=_version("BTrees"))
+
+
+def dict_get_int(dir, n, repeats=3):
+    """t[k] for existing int keys of an OOBTree (committed, then read in the same connection)."""
+    size, order = read_order(n)
+    with scratch_dir(dir, "zodb") as d:
+        db, conn = _db(d)
+        try:
+            root = conn.root()
+            root["d"] = t = OOBTree()
+            for i in range(size):
+                t[i] = i
+            transaction.commit()
+
+            def trial(k):
+                ks = order[:k]
+                t0 = perf_counter_ns()
+                for key in ks:
+                    t[key]
+                return perf_counter_ns() - t0
+
+            result = measure(trial, n, repeats)
+        finally:
+            conn.close()
+            db.close()
+    return dict(result, is_pmem=None, durability=DURABILITY, zodb=_version("ZODB"), btrees=_version("BTrees"))
+
+
+def list_append_tx(dir, n, repeats=3):
+    """n appends of small ints to a new PersistentList, then one commit."""
+    with scratch_dir(dir, "zodb") as d:
+        db, conn = _db(d)
+        try:
+            root = conn.root()
+
+            def trial(k):
+                t0 = perf_counter_ns()
+                root["l"] = lst = PersistentList()
+                append = lst.append
+                for i in range(k):
+                    append(i & 1023)
+                transaction.commit()
+                return perf_counter_ns() - t0
+
+            result = measure(trial, n, repeats)
+        finally:
+            conn.close()
+            db.close()
+    return dict(result, is_pmem=None, durability=DURABILITY, zodb=_version("ZODB"), btrees=_version("BTrees"))
+
+
+def list_iter(dir, n, repeats=3):
+    """Iterating over a committed PersistentList of n small ints, loaded from a new connection."""
+    with scratch_dir(dir, "zodb") as d:
+        db, conn = _db(d)
+        try:
+            conn.root()["l"] = PersistentList(i & 1023 for i in range(n))
+            transaction.commit()
+            conn.close()
+            conn = db.open()
+            lst = conn.root()["l"]
+
+            def trial(k):
+                t0 = perf_counter_ns()
+                for _ in lst:
+                    pass
+                return (perf_counter_ns() - t0) * k // n
+
+            result = measure(trial, n, repeats)
+        finally:
+            conn.close()
+            db.close()
+    return dict(result, is_pmem=None, durability=DURABILITY, zodb=_version("ZODB"), btrees=_version("BTrees"))
+
+
 def _version(dist):
     from importlib.metadata import version
 
     return version(dist)
 
 
-WORKLOADS = {"dict_insert_int": dict_insert_int}
+WORKLOADS = {
+    "dict_insert_int": dict_insert_int,
+    "dict_insert_str": dict_insert_str,
+    "dict_get_int": dict_get_int,
+    "list_append_tx": list_append_tx,
+    "list_iter": list_iter,
+}
 
 if __name__ == "__main__":
     sys.exit(main("zodb", WORKLOADS))
