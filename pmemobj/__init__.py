@@ -11,12 +11,11 @@ from ._core import (LAYOUT_NAME, LAYOUT_VERSION, MIN_POOL_SIZE, OID_NULL, POBJEC
                     check_file, stable_hash)
 from .persistent import Persistent
 from .pool import DEFAULT_POOL_SIZE, MemoryManager, PersistentObjectPool, create, open
-from . import collections as _collections
-
-_collections_all = [n for n in dir(_collections) if n.startswith("Persistent")]
-globals().update({n: getattr(_collections, n) for n in _collections_all})
+from .collections import (PersistentDict, PersistentFrozenSet, PersistentList, PersistentObject,
+                          PersistentSet, PersistentTuple)
 
 __all__ = ["create", "open", "PersistentObjectPool", "MemoryManager", "Persistent", "PersistentBase",
            "MIN_POOL_SIZE", "DEFAULT_POOL_SIZE", "OID_NULL", "POBJECT_TYPE_NUM", "RAW_TYPE_NUM", "LAYOUT_NAME", "LAYOUT_VERSION",
            "PoolFullError", "TransactionError", "InvalidPoolError", "PoolInUseError", "stable_hash", "check_file",
-           *_collections_all]
+           "PersistentDict", "PersistentFrozenSet", "PersistentList", "PersistentObject", "PersistentSet",
+           "PersistentTuple"]

@@ -1,6 +1,7 @@
 # The cdef API of the pmemobj core.  Collections, ptypes and sharedbuffers cimport
 # this and never call libpmemobj themselves: every alloc, free, snapshot, reference
 # count and type id in the project goes through MemoryManager.
+cimport cython
 from libc.stdint cimport uint64_t, int64_t
 from cpython.pythread cimport PyThread_type_lock
 from pmemobj._libpmemobj cimport PMEMobjpool
@@ -95,6 +96,7 @@ cdef class MemoryManager:
     cdef list tx_new                  # proxies created in this transaction
     cdef list tx_freed                # (proxy, off) invalidated by frees in this transaction
     cdef public set orphans           # objects whose last proxy died at refcount 0: freed at the next begin
+    cdef set tx_orphans               # the orphans this transaction frees (restored if it aborts)
     # volatile mirrors
     cdef dict proxies                 # off -> weakref to the live proxy
     cdef list type_names              # type id - FIRST_CLASS -> "module:qualname"
@@ -146,8 +148,10 @@ cdef class MemoryManager:
     # internals
     cdef _attach(self, bint create)
     cdef _release(self)
+    cdef _abandon(self)
     cdef _rollback_volatile(self)
     cdef int _free_orphans(self) except -1
+    cdef int _begin_outermost(self, long me) except -1
     cdef int _deallocate(self, uint64_t off, OffStack *st) except -1
     cdef _invalidate_proxy(self, uint64_t off)
     cdef uint64_t _persist_ref(self, object v) except 0
@@ -166,6 +170,7 @@ cdef class MemoryManager:
     cdef _auto(self, int op, uint64_t off)
 
 
+@cython.no_gc_clear
 cdef class PersistentBase:
     """Base of the compiled persistent types: a proxy for one object in a pool."""
     cdef MemoryManager mm

@@ -7,6 +7,8 @@ section is enforced here, so that no Python-level misuse reaches one of
 libpmemobj's abort() calls.
 """
 import errno as _errno
+
+cimport cython
 import os
 import pickle
 import sys
@@ -21,9 +23,9 @@ from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject_Hash, PyObject_RichCompareBool, Py_EQ
 from cpython.pythread cimport (PyThread_allocate_lock, PyThread_free_lock, PyThread_acquire_lock,
                                PyThread_release_lock, PyThread_get_thread_ident, WAIT_LOCK, NOWAIT_LOCK)
-from libc.stdint cimport uint64_t, int64_t, uint8_t, uintptr_t
+from libc.stdint cimport uint64_t, int64_t, uint8_t, uint16_t, uint32_t, uintptr_t
 from libc.string cimport memcpy, memcmp, memset
-from libc.stdlib cimport malloc, realloc, free as c_free, qsort
+from libc.stdlib cimport malloc, calloc, realloc, free as c_free, qsort
 from libc.errno cimport errno, ENOMEM, EINVAL
 
 cdef extern from "<errno.h>":
@@ -63,6 +65,49 @@ cdef extern from *:
         uint64_t off
         uint64_t type_num
     int pyp_alloc_cmp(const void *a, const void *b) nogil
+
+cdef extern from *:
+    """
+    #include <libpmemobj.h>
+    #include <stdlib.h>
+    /* The heap walk of gc, run in a thread of its own: on some damaged heaps
+     * pmemobj_next() never returns, and the caller must be able to give up. */
+    typedef struct {
+        PMEMobjpool *pop;
+        pyp_alloc_t *allocs;
+        size_t n, cap;
+        volatile uint64_t steps;
+        volatile int done;          /* 1 finished, -1 out of memory */
+    } pyp_walk_t;
+    static void pyp_walk_heap(pyp_walk_t *w) {
+        PMEMoid oid = pmemobj_first(w->pop);
+        while (oid.off) {
+            if (w->n == w->cap) {
+                size_t c = w->cap ? w->cap * 2 : 1024;
+                pyp_alloc_t *p = realloc(w->allocs, c * sizeof(*p));
+                if (!p) { w->done = -1; return; }
+                w->allocs = p;
+                w->cap = c;
+            }
+            w->allocs[w->n].off = oid.off;
+            w->allocs[w->n].type_num = pmemobj_type_num(oid);
+            w->n++;
+            w->steps++;
+            oid = pmemobj_next(oid);
+        }
+        w->done = 1;
+    }
+    static uint64_t pyp_walk_steps(pyp_walk_t *w) { return w->steps; }
+    static int pyp_walk_done(pyp_walk_t *w) { return w->done; }
+    """
+    ctypedef struct pyp_walk_t:
+        PMEMobjpool *pop
+        pyp_alloc_t *allocs
+        size_t n
+        size_t cap
+    void pyp_walk_heap(pyp_walk_t *w) nogil
+    uint64_t pyp_walk_steps(pyp_walk_t *w) nogil
+    int pyp_walk_done(pyp_walk_t *w) nogil
 
 cdef extern from "pyp_layout.h":
     const char *PYP_LAYOUT_NAME
@@ -406,6 +451,21 @@ cdef class MemoryManager:
         self.end(True)
         self._release()
 
+    cdef _abandon(self):
+        """Stop using a pool libpmemobj can no longer be trusted with (not even to close it)."""
+        self.tx_cm = None
+        self.pop = NULL
+        self.base = NULL
+        self.rootp = NULL
+        self.closed = True
+        _open_managers.discard(self)
+        for ref in self.proxies.values():
+            p = ref()
+            if isinstance(p, PersistentBase):
+                (<PersistentBase>p).off = 0
+        self.proxies.clear()
+        self.orphans.clear()
+
     cdef _release(self):
         self.tx_cm = None
         pmemobj_close(self.pop)
@@ -452,13 +512,33 @@ cdef class MemoryManager:
 
     cdef int begin(self) except -1:
         cdef long me = PyThread_get_thread_ident()
-        cdef int rc
         if self.owner == me:
             if self.doomed:
                 raise TransactionError("the transaction was aborted by an earlier exception; "
                                        "leave the outermost transaction block first")
             self.depth += 1
             return 0
+        if self.orphans:
+            # Objects whose last proxy died at count 0 are freed first, in a
+            # transaction of their own: when that fails (a full pool) they stay
+            # queued and the caller's transaction is not touched.
+            self._begin_outermost(me)
+            try:
+                self._free_orphans()
+            except PoolFullError:
+                self.end(False)             # the rollback queues them again
+            except BaseException:
+                self.end(False)
+                raise
+            else:
+                try:
+                    self.end(True)
+                except PoolFullError:
+                    pass
+        return self._begin_outermost(me)
+
+    cdef int _begin_outermost(self, long me) except -1:
+        cdef int rc
         if self.closed:
             raise ValueError(f"pool {self.filename!r} is closed")
         cdef void *other = pyp_get_tx_pool()
@@ -481,12 +561,6 @@ cdef class MemoryManager:
         self.owner = me
         self.depth = 1
         self.doomed = False
-        if self.orphans:
-            try:
-                self._free_orphans()
-            except BaseException:
-                self.end(False)
-                raise
         return 0
 
     cdef int _free_orphans(self) except -1:
@@ -495,6 +569,7 @@ cdef class MemoryManager:
         cdef pyp_header_t *h
         orphans = self.orphans
         self.orphans = set()
+        self.tx_orphans = orphans           # back into self.orphans if this transaction aborts
         st.items = NULL
         st.n = st.cap = 0
         try:
@@ -550,6 +625,7 @@ cdef class MemoryManager:
             raise OSError(rc, f"transaction failed to commit: {_errmsg()}")
         self.tx_new.clear()
         self.tx_freed.clear()
+        self.tx_orphans = None
         return 0
 
     cdef _rollback_volatile(self):
@@ -566,6 +642,9 @@ cdef class MemoryManager:
             self.proxies[off] = weakref.ref(p)
         self.tx_new.clear()
         self.tx_freed.clear()
+        if self.tx_orphans:
+            self.orphans.update(self.tx_orphans)
+            self.tx_orphans = None
         del self.type_names[self._persistent_type_count():]
         del self.type_classes[len(self.type_names):]
         del self.type_traverse[len(self.type_names):]
@@ -734,7 +813,8 @@ cdef class MemoryManager:
         try:
             self.snapshot(dst, SLOT)
         except BaseException:
-            self.release_slot(new)
+            if not self.doomed:
+                self.release_slot(new)
             raise
         old = dst[0]
         dst[0] = new
@@ -1041,9 +1121,9 @@ cdef class MemoryManager:
         return n
 
     cdef object class_of(self, uint64_t tid):
-        cdef Py_ssize_t idx = tid - PYP_T_FIRST_CLASS
-        if tid < PYP_T_FIRST_CLASS or idx >= len(self.type_names):
+        if tid < PYP_T_FIRST_CLASS or tid - PYP_T_FIRST_CLASS >= <uint64_t>len(self.type_names):
             raise InvalidPoolError(EINVAL, f"damaged pool: unknown type id {tid}", self.filename)
+        cdef Py_ssize_t idx = tid - PYP_T_FIRST_CLASS
         cls = self.type_classes[idx]
         if cls is None:
             name = self.type_names[idx]
@@ -1061,8 +1141,8 @@ cdef class MemoryManager:
         return cls
 
     cdef size_t _traverse_fn(self, uint64_t tid) except? 0:
+        cls = self.class_of(tid)            # checks tid
         cdef Py_ssize_t idx = tid - PYP_T_FIRST_CLASS
-        cls = self.class_of(tid)
         fn = self.type_traverse[idx]
         if fn is None:
             fn = self.type_traverse[idx] = _traverse_of(cls)
@@ -1157,9 +1237,8 @@ cdef class MemoryManager:
 
     cdef str _type_name(self, uint64_t tid):
         if tid >= PYP_T_FIRST_CLASS:
-            idx = tid - PYP_T_FIRST_CLASS
-            if idx < len(self.type_names):
-                return self.type_names[idx].replace(':', '.')
+            if tid - PYP_T_FIRST_CLASS < <uint64_t>len(self.type_names):
+                return self.type_names[tid - PYP_T_FIRST_CLASS].replace(':', '.')
             return '<unknown type>'
         return _VALUE_TYPE_NAMES.get(tid, '<unknown type>')
 
@@ -1462,24 +1541,98 @@ cdef int _gc_visit(void *ctx, uint64_t off, int kind) except -1:
     return 0
 
 
+# libpmemobj 1.12's heap layout, read only to check it before pmemobj_first/next walk it:
+# a damaged chunk header makes that walk loop forever inside the library.
+DEF HEAP_HEADER = 1024
+DEF ZONE_HEADER = 64
+DEF MAX_CHUNK = 65528
+DEF CHUNKSIZE = 262144
+DEF CHUNK_TYPE_FREE = 2
+DEF CHUNK_TYPE_USED = 3
+DEF CHUNK_TYPE_RUN = 4
+
+cdef struct chunk_header_t:
+    uint16_t type
+    uint16_t flags
+    uint32_t size_idx
+
+cdef int _check_heap(MemoryManager mm) except -1:
+    """Walk the zones' chunk headers as the library will; raise on what would trap it."""
+    mm.check()
+    cdef uint64_t heap = (<uint64_t *>(mm.base + 5136))[0]     # pmemobjpool.heap_offset
+    cdef uint64_t zone_size = ZONE_HEADER + <uint64_t>MAX_CHUNK * (8 + CHUNKSIZE)
+    cdef uint64_t zone, i, n, chunks
+    cdef chunk_header_t *h
+    cdef uint64_t *run
+    if heap < POOL_HDR or heap + HEAP_HEADER > mm.pool_size or \
+            memcmp(mm.base + heap, b"MEMORY_HEAP_HDR", 15) != 0:
+        raise InvalidPoolError(EINVAL, "damaged pool: heap header", mm.filename)
+    zone = heap + HEAP_HEADER
+    while zone + ZONE_HEADER + 8 * MAX_CHUNK <= mm.pool_size:
+        if (<uint32_t *>(mm.base + zone))[0] != 0xC3F0A2D2:          # zone magic: zone not in use
+            break
+        n = (<uint32_t *>(mm.base + zone))[1]
+        chunks = (mm.pool_size - zone - ZONE_HEADER - 8 * MAX_CHUNK) // CHUNKSIZE
+        if n > MAX_CHUNK or n > chunks:
+            raise InvalidPoolError(EINVAL, "damaged pool: zone size", mm.filename)
+        i = 0
+        while i < n:
+            h = <chunk_header_t *>(mm.base + zone + ZONE_HEADER + 8 * i)
+            if h.size_idx == 0 or h.size_idx > n - i or \
+                    (h.type != CHUNK_TYPE_FREE and h.type != CHUNK_TYPE_USED and h.type != CHUNK_TYPE_RUN):
+                raise InvalidPoolError(EINVAL, f"damaged pool: chunk header {i} of zone at 0x{zone:x}",
+                                       mm.filename)
+            if h.type == CHUNK_TYPE_RUN:
+                run = <uint64_t *>(mm.base + zone + ZONE_HEADER + 8 * MAX_CHUNK + CHUNKSIZE * i)
+                if run[0] == 0 or run[0] > <uint64_t>CHUNKSIZE * h.size_idx:
+                    raise InvalidPoolError(EINVAL, f"damaged pool: run block size in chunk {i}", mm.filename)
+            i += h.size_idx
+        if zone_size > mm.pool_size - zone:
+            break
+        zone += zone_size
+    return 0
+
+
+def _walk_thread(size_t addr):
+    with nogil:
+        pyp_walk_heap(<pyp_walk_t *>addr)
+
+
+DEF WALK_STALL_SECONDS = 5      # one pmemobj_next() call takes microseconds
+
 cdef _gc_enumerate(MemoryManager mm, GcState *g):
-    cdef PMEMoid oid = pmemobj_first(mm.pop)
-    cdef size_t cap = 1024
-    cdef pyp_alloc_t *p
-    g.allocs = <pyp_alloc_t *>malloc(cap * sizeof(pyp_alloc_t))
-    if g.allocs == NULL:
+    import threading
+    _check_heap(mm)
+    cdef pyp_walk_t *w = <pyp_walk_t *>calloc(1, sizeof(pyp_walk_t))
+    cdef uint64_t last
+    if w == NULL:
         raise MemoryError()
-    while oid.off != 0:
-        if g.n == cap:
-            cap *= 2
-            p = <pyp_alloc_t *>realloc(g.allocs, cap * sizeof(pyp_alloc_t))
-            if p == NULL:
-                raise MemoryError()
-            g.allocs = p
-        g.allocs[g.n].off = oid.off
-        g.allocs[g.n].type_num = pmemobj_type_num(oid)
-        g.n += 1
-        oid = pmemobj_next(oid)
+    w.pop = mm.pop
+    walker = threading.Thread(target=_walk_thread, args=(<size_t>w,), daemon=True,
+                              name="pmemobj heap walk")
+    walker.start()
+    stalled = 0
+    while not pyp_walk_done(w):
+        last = pyp_walk_steps(w)
+        walker.join(1.0)
+        if not pyp_walk_done(w) and pyp_walk_steps(w) == last:
+            stalled += 1
+            if stalled >= WALK_STALL_SECONDS:
+                # The walker is stuck inside libpmemobj and may hold its locks:
+                # give the pool up without another call into the library.  `w`
+                # stays allocated: the stuck thread still writes to it.
+                mm._abandon()
+                raise InvalidPoolError(EINVAL, "damaged pool: libpmemobj's walk of the heap does not "
+                                       "finish (damaged allocation metadata); the pool was closed "
+                                       "without writing to it", mm.filename)
+        else:
+            stalled = 0
+    g.allocs = w.allocs
+    g.n = w.n
+    failed = pyp_walk_done(w) < 0
+    c_free(w)
+    if failed:
+        raise MemoryError()
     qsort(g.allocs, g.n, sizeof(pyp_alloc_t), pyp_alloc_cmp)
     g.marks = <uint8_t *>malloc(g.n + 1)
     g.counts = <uint64_t *>malloc((g.n + 1) * sizeof(uint64_t))
@@ -1524,13 +1677,15 @@ cdef _gc_mark(MemoryManager mm, GcState *g):
                                f"allocated; gc refused to free anything", mm.filename)
 
 cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run):
-    cdef size_t i, batch = 0
+    cdef size_t i, k, n_todo = 0, done = 0, batch = FREE_BATCH, stop
     cdef pyp_header_t *h
     cdef uint64_t kept_bytes = 0, freed_bytes = 0, size
+    cdef size_t *todo = <size_t *>malloc((g.n + 1) * sizeof(size_t))
+    if todo == NULL:
+        raise MemoryError()
     kept = {}
     freed = {}
     fixed = 0
-    in_tx = False
     try:
         for i in range(g.n):
             if g.allocs[i].type_num != PYP_TYPE_NUM_OBJECT and g.allocs[i].type_num != PYP_TYPE_NUM_RAW:
@@ -1551,28 +1706,42 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run):
             else:
                 freed[name] = freed.get(name, 0) + 1
                 freed_bytes += size
-            if dry_run:
+            todo[n_todo] = i
+            n_todo += 1
+        # Free and repair in transactions of `batch` objects; on a nearly full
+        # pool the transaction's log may not fit: retry with smaller batches.
+        while not dry_run and done < n_todo:
+            stop = min(done + batch, n_todo)
+            mm.begin()
+            try:
+                for k in range(done, stop):
+                    i = todo[k]
+                    if g.marks[i]:
+                        h = <pyp_header_t *>mm.obj(g.allocs[i].off, HEADER)
+                        mm.snapshot(&h.refcount, 8)
+                        h.refcount = g.counts[i]
+                    else:
+                        mm._invalidate_proxy(g.allocs[i].off)
+                        mm.free(g.allocs[i].off)
+            except PoolFullError:
+                mm.end(False)
+                if batch == 1:
+                    raise
+                batch = max(batch // 8, 1)
                 continue
-            if not in_tx:
-                mm.begin()
-                in_tx = True
-            if g.marks[i]:
-                mm.snapshot(&h.refcount, 8)
-                h.refcount = g.counts[i]
-            else:
-                mm._invalidate_proxy(g.allocs[i].off)
-                mm.free(g.allocs[i].off)
-            batch += 1
-            if batch == FREE_BATCH:
-                in_tx = False
-                batch = 0
+            except BaseException:
+                mm.end(False)
+                raise
+            try:
                 mm.end(True)
-    except BaseException:
-        if in_tx:
-            mm.end(False)
-        raise
-    if in_tx:
-        mm.end(True)
+            except PoolFullError:
+                if batch == 1:
+                    raise
+                batch = max(batch // 8, 1)
+                continue
+            done = stop
+    finally:
+        c_free(todo)
     return {"kept": kept, "freed": freed,
             "kept_total": sum(kept.values()), "freed_total": sum(freed.values()),
             "kept_bytes": kept_bytes, "freed_bytes": freed_bytes,
@@ -1684,6 +1853,7 @@ cdef _check_size(filename, bytes head, uint64_t size):
 
 # ---------------------------------------------------------------------------
 
+@cython.no_gc_clear        # __dealloc__ needs `mm` to queue the object when the proxy dies in a cycle
 cdef class PersistentBase:
     """Base of the compiled persistent types: a proxy for one object in a pool."""
 

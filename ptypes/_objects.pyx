@@ -292,15 +292,23 @@ cdef int make_slot(Session s, TypeInfo ti, object v, pyp_slot_t *out) except -1:
     return 0
 
 
+cdef int release_unless_doomed(MemoryManager mm, pyp_slot_t slot) except -1:
+    """Drop a reference taken earlier in a failing operation.  After a failed
+    pool write the transaction is doomed: its rollback undoes the reference,
+    and a decref now would be a write it refuses (hiding the real error)."""
+    if not mm.doomed:
+        mm.release_slot(slot)
+    return 0
+
+
 cdef int store_slot(Session s, TypeInfo ti, pyp_slot_t *dst, object v) except -1:
     """Replace the value in `dst` (inside a transaction); the old reference is released."""
     cdef pyp_slot_t new, old
     make_slot(s, ti, v, &new)
-    try:
-        s.mm.snapshot(dst, SLOT)
-    except BaseException:
-        s.mm.release_slot(new)
-        raise
+    # a failed snapshot dooms the transaction, which rolls back the new
+    # reference too: releasing it here would be a write the doomed
+    # transaction refuses (TransactionError hiding the PoolFullError)
+    s.mm.snapshot(dst, SLOT)
     old = dst[0]
     dst[0] = new
     s.mm.release_slot(old)
@@ -832,7 +840,7 @@ cdef class PtList(PtObject):
             self.mm.snapshot(&self.items(l)[c0], (c1 - c0) * SLOT)
             self.mm.snapshot(&l.size, 8)
         except BaseException:
-            self.mm.release_slot(new)
+            release_unless_doomed(self.mm, new)
             raise
         self.items(l)[i] = new
         l.size = i + 1
@@ -874,7 +882,7 @@ cdef class PtList(PtObject):
                 self.mm.snapshot(&it[i], (n + 1 - i) * SLOT)
                 self.mm.snapshot(&l.size, 8)
             except BaseException:
-                self.mm.release_slot(new)
+                release_unless_doomed(self.mm, new)
                 raise
             memmove(&it[i + 1], &it[i], (n - i) * SLOT)
             it[i] = new
@@ -1247,8 +1255,8 @@ cdef class PtDict(PtObject):
             self.mm.snapshot(e, ENTRY)
             self.mm.snapshot(&d.used, 16)
         except BaseException:
-            self.mm.release_slot(k)
-            self.mm.release_slot(v)
+            release_unless_doomed(self.mm, k)
+            release_unless_doomed(self.mm, v)
             raise
         if e.key.tag == PYP_TAG_EMPTY:
             d.fill += 1
@@ -1332,6 +1340,8 @@ cdef class PtDict(PtObject):
         self.mm.end(True)
 
     def __delitem__(self, key):
+        if key not in self:     # before begin(): a missing key must not doom the caller's transaction
+            raise KeyError(key)
         self.begin()
         try:
             self.remove(key, False)
@@ -1364,17 +1374,17 @@ cdef class PtDict(PtObject):
         self.get(key)
 
     def discard(self, key):
-        try:
+        if key in self:
             del self[key]
-        except KeyError:
-            pass
 
     def pop(self, key, *default):
         """Remove `key` and return its value (dicts) or the member (sets)."""
         if len(default) > 1:
             raise TypeError(f"pop expected at most 2 arguments, got {1 + len(default)}")
-        if default and key not in self:
-            return default[0]
+        if key not in self:     # before begin(): a missing key must not doom the caller's transaction
+            if default:
+                return default[0]
+            raise KeyError(key)
         self.begin()
         try:
             value = self.remove(key, True)

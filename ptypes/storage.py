@@ -20,7 +20,7 @@ import types
 import warnings
 import weakref
 
-from pmemobj._core import MIN_POOL_SIZE, InvalidPoolError
+from pmemobj._core import MIN_POOL_SIZE, InvalidPoolError, TransactionError
 from pmemobj.pool import PersistentObjectPool
 
 from . import _objects as _o
@@ -241,6 +241,8 @@ class Storage:
     def close(self):
         """Close the file.  Refused while proxies of its objects are around."""
         self._check_open()
+        if self._pool.mm.in_transaction:      # refused before anything changes
+            raise TransactionError(f"cannot close {self!r} inside a transaction")
         alive = self._live_proxies()
         if alive:
             _gc.collect()

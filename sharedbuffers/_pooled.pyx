@@ -8,6 +8,7 @@ on every read that the pool is open and the object alive.
 """
 import importlib
 
+cimport cython
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
@@ -88,6 +89,11 @@ cdef int traverse_pooled(MemoryManager mm, uint64_t off, visit_fn visit, void *c
     return 0
 
 
+# The cached proxy refers back to this object (through its PoolBufferRef): a
+# cycle.  Cyclic gc must break it elsewhere, so that this proxy is deallocated
+# with its pool reference intact and the core can free an object nothing
+# references any more.
+@cython.no_gc_clear
 cdef class PooledBuffer(PersistentBase):
     """A packed struct, array or mapping stored in a pool.
 

@@ -1,0 +1,579 @@
+"""Crash torture: a deterministic random workload over all three packages,
+run in a child process that is killed with SIGKILL at random moments.
+
+Transaction ``i`` is fully determined by ``random.Random(i)``: which file it
+writes (the pmemobj pool, which also holds sharedbuffers arrays, or the ptypes
+storage), what it does, and whether it aborts on purpose.  Each file records
+the id of its last committed transaction, so a checker replays transactions
+``1..N`` on plain Python models and compares: every committed transaction is
+present in full and nothing of a partial one is visible.
+
+The pmemobj objects and the ptypes structures live in two files (a ptypes
+storage owns its pool's root), written by one process in one sequence of
+transactions.
+
+A child runs ``torture.main(["child", POOL, STORAGE])`` (check, then work until
+killed); ``campaign()`` drives the kills.  tests/soak.py runs long campaigns.
+"""
+import os
+import pickle
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pmemobj
+from pmemobj import PersistentDict, PersistentList, PersistentObject, PersistentSet
+from ptypes.storage import Dict, List, Set, Storage
+from sharedbuffers import mapped_struct as ms
+
+KEYS = 24              # dict keys, set members and array names come from small ranges
+LIST_CAP = 30
+LOG_CAP = 16
+REC_ATTRS = ("a0", "a1", "a2", "a3")
+MISSING = object()
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)
+
+
+class Rec(PersistentObject):
+    """A user class of persistent objects (stored by module:qualname)."""
+
+
+class Point:
+    __slot_types__ = {"a": int, "label": str}
+    __slots__ = tuple(__slot_types__)
+
+    def __init__(self, a=None, label=None):
+        self.a, self.label = a, label
+
+
+POINT = ms.Schema.from_typed_slots(Point)
+ms.mapped_object.register_schema(Point, POINT, b"R")
+
+
+class PointArray(ms.MappedArrayProxyBase):
+    schema = POINT
+
+
+class Journal(Storage):
+    def populateSchema(self):
+        class Entry(self.schema.Structure):
+            n = self.schema.Int
+            text = self.schema.ByteString
+        self.define(List("Entries")[Entry])
+        self.define(List("Ints")[self.schema.Int])
+        self.define(Dict("ByKey")[self.schema.ByteString, Entry])
+        self.define(Set("Keys")[self.schema.ByteString])
+
+        class Root(self.schema.Structure):
+            last = self.schema.Int
+            total = self.schema.Float
+            label = self.schema.ByteString
+            entries = self.schema.Entries
+            ints = self.schema.Ints
+            byKey = self.schema.ByKey
+            keys = self.schema.Keys
+
+
+# ---------------------------------------------------------------------------
+# Model values: what a nested persistent object looks like in the model
+
+class MList(list):
+    """A nested PersistentList in the model."""
+
+
+class MRec(dict):
+    """A nested Rec in the model (attribute name -> value)."""
+
+
+class MArr(tuple):
+    """A sharedbuffers array in the model: ((a, label), ...)."""
+
+
+class Aborted(Exception):
+    """Raised on purpose inside a transaction that must roll back."""
+
+
+def plan(i):
+    """(target, aborts) of transaction i: target 'pool' or 'storage'."""
+    rng = random.Random(i)
+    return ("storage" if rng.random() < 0.3 else "pool"), rng.random() < 0.1
+
+
+def points(n, tag):
+    return [Point(k, "%s-%d" % (tag, k)) for k in range(n)]
+
+
+class PoolEnv:
+    """Creates nested values in the pool."""
+
+    def __init__(self, pool):
+        self.pool = pool
+
+    def new_list(self, items):
+        lst = self.pool.new(PersistentList)
+        lst.extend(items)
+        return lst
+
+    def new_rec(self, attrs):
+        r = self.pool.new(Rec)
+        for k, v in attrs.items():
+            setattr(r, k, v)
+        return r
+
+    def new_array(self, n, tag):
+        return PointArray.build(points(n, tag), pool=self.pool)
+
+    def setattr(self, o, k, v):
+        setattr(o, k, v)
+
+    def delattr(self, o, k):
+        if hasattr(o, k):
+            delattr(o, k)
+
+
+class ModelEnv:
+    """Creates the model's equivalents of nested values."""
+
+    def new_list(self, items):
+        return MList(items)
+
+    def new_rec(self, attrs):
+        return MRec(attrs)
+
+    def new_array(self, n, tag):
+        return MArr((p.a, p.label) for p in points(n, tag))
+
+    def setattr(self, o, k, v):
+        o[k] = v
+
+    def delattr(self, o, k):
+        o.pop(k, None)
+
+
+def value(rng, env, i, depth=0):
+    k = rng.randrange(9 if depth == 0 else 7)
+    if k == 0:
+        return rng.randrange(-1000, 1000)
+    if k == 1:
+        return 2 ** 70 + rng.randrange(1000)
+    if k == 2:
+        return "s%d-" % i + "x" * rng.randrange(40)
+    if k == 3:
+        return b"b%d" % i * rng.randrange(1, 5)
+    if k == 4:
+        return rng.random()
+    if k == 5:
+        return None
+    if k == 6:
+        return (i, "t%d" % rng.randrange(10), rng.randrange(5))
+    if k == 7:
+        return env.new_list([value(rng, env, i, depth + 1) for _ in range(rng.randrange(4))])
+    return env.new_rec({a: value(rng, env, i, depth + 1) for a in REC_ATTRS[:rng.randrange(1, 4)]})
+
+
+def pool_ops(i, rng, root, env):
+    """The work of a pool transaction: the same code runs on the pool and on the model."""
+    d, l, s, o, arrs = root["d"], root["l"], root["s"], root["o"], root["arrs"]
+    for _ in range(rng.randrange(1, 5)):
+        op = rng.randrange(10)
+        key = rng.randrange(KEYS)
+        if op == 0:
+            d[key] = value(rng, env, i)
+        elif op == 1:
+            d.pop(key, None)
+        elif op == 2:
+            l.append(value(rng, env, i))
+            if len(l) > LIST_CAP:
+                l.pop(0)
+        elif op == 3 and len(l):
+            l[rng.randrange(len(l))] = value(rng, env, i)
+        elif op == 4 and len(l):
+            del l[rng.randrange(len(l))]
+        elif op == 5:
+            l.insert(rng.randrange(len(l) + 1), value(rng, env, i))
+        elif op == 6:
+            (s.add if rng.random() < 0.6 else s.discard)(key if rng.random() < 0.5 else "k%d" % key)
+        elif op == 7:
+            env.setattr(o, REC_ATTRS[key % 4], value(rng, env, i))
+        elif op == 8:
+            env.delattr(o, REC_ATTRS[key % 4])
+        else:
+            name = "a%d" % (key % 6)
+            if rng.random() < 0.7:
+                arrs[name] = env.new_array(rng.randrange(1, 20), "%d" % i)
+            else:
+                arrs.pop(name, None)
+    log = root["log"]
+    log.append(i)
+    if len(log) > LOG_CAP:
+        del log[0]
+    root["n"] = i
+
+
+def storage_ops(i, rng, r, registry, entry):
+    """The work of a storage transaction on the ptypes root `r` (or its model)."""
+    for _ in range(rng.randrange(1, 4)):
+        op = rng.randrange(7)
+        key = b"k%d" % rng.randrange(KEYS)
+        if op == 0:
+            r.entries.append(entry(i, b"entry %d" % i))
+            if len(r.entries) > LIST_CAP:
+                r.entries.pop(0)
+        elif op == 1:
+            r.ints.extend(range(rng.randrange(5)))
+            while len(r.ints) > LIST_CAP:
+                r.ints.pop(0)
+        elif op == 2:
+            r.byKey[key] = entry(i, b"by %d" % i)
+        elif op == 3:
+            r.byKey.pop(key, None)
+        elif op == 4:
+            (r.keys.add if rng.random() < 0.6 else r.keys.discard)(key)
+        elif op == 5:
+            r.label = b"label %d" % i * rng.randrange(1, 4)
+        else:
+            registry.get(b"r%d" % rng.randrange(40))
+    r.total.add(1.5)
+    r.last = i
+
+
+# ---------------------------------------------------------------------------
+# The models
+
+def pool_model():
+    return {"d": {}, "l": MList(), "s": set(), "o": MRec(), "arrs": {}, "log": MList(), "n": 0}
+
+
+class StorageModel:
+    class Num:
+        def __init__(self):
+            self.contents = 0.0
+
+        def add(self, x):
+            self.contents += x
+
+    class Registry(set):
+        def get(self, k):
+            self.add(k)
+
+    def __init__(self):
+        self.last = 0
+        self.total = self.Num()
+        self.label = None
+        self.entries, self.ints, self.byKey, self.keys = [], [], {}, set()
+        self.registry = self.Registry()
+
+
+def replay(n, start=None):
+    """The models after transactions 1..n (continuing *start*, (k, pm, sm) after k)."""
+    k, pm, sm = start if start is not None else (0, pool_model(), StorageModel())
+    env = ModelEnv()
+    for i in range(k + 1, n + 1):
+        target, aborts = plan(i)
+        if aborts:
+            continue
+        rng = random.Random(i)
+        rng.random(), rng.random()
+        if target == "pool":
+            pool_ops(i, rng, pm, env)
+        else:
+            storage_ops(i, rng, sm, sm.registry, lambda n, t: (n, t))
+    return pm, sm
+
+
+def model_counts(pm):
+    """How many objects of each class the pool model holds."""
+    counts = {"PersistentDict": 3, "PersistentList": 2, "PersistentSet": 1, "Rec": 1,
+              "PooledBuffer": len(pm["arrs"])}
+
+    def walk(v):
+        if isinstance(v, MList):
+            counts["PersistentList"] += 1
+            items = v
+        elif isinstance(v, MRec):
+            counts["Rec"] += 1
+            items = v.values()
+        else:
+            return
+        for x in items:
+            walk(x)
+    for v in list(pm["d"].values()) + list(pm["l"]) + list(pm["o"].values()):
+        walk(v)
+    return counts
+
+
+# ---------------------------------------------------------------------------
+# Reading the files back as plain values
+
+def plain(v):
+    if isinstance(v, PersistentList):
+        return MList(plain(x) for x in v)
+    if isinstance(v, Rec):
+        return rec_plain(v)
+    if isinstance(v, PersistentDict):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, PersistentSet):
+        return set(v)
+    if type(v).__name__ == "PooledBuffer":
+        if v.kind == "struct":
+            return ("struct", v.a, v.label)
+        return MArr((p.a, p.label) for p in v)
+    return v
+
+
+def rec_plain(o):
+    out = MRec()
+    for a in REC_ATTRS:
+        x = getattr(o, a, MISSING)
+        if x is not MISSING:
+            out[a] = plain(x)
+    return out
+
+
+def storage_plain(r, s):
+    got = StorageModel()
+    got.last = r.last.contents
+    got.total.contents = r.total.contents
+    got.label = None if r.label is None else r.label.contents
+    got.entries = [(e.n.contents, e.text.contents) for e in r.entries]
+    got.ints = [x.contents for x in r.ints]
+    got.byKey = {k.contents: (v.n.contents, v.text.contents) for k, v in r.byKey.iteritems()}
+    got.keys = {k.contents for k in r.keys}
+    got.registry = {k.contents for k in s.stringRegistry}
+    return got
+
+
+def create(pool_path, storage_path):
+    with pmemobj.create(pool_path, pool_size=32 << 20) as pool:
+        with pool.transaction():
+            root = pool.root = pool.new(PersistentDict)
+            for name, cls in (("d", PersistentDict), ("arrs", PersistentDict), ("l", PersistentList),
+                              ("log", PersistentList), ("s", PersistentSet), ("o", Rec)):
+                root[name] = pool.new(cls)
+            root["n"] = 0
+            del root
+    with Journal(storage_path) as s:
+        r = s.root
+        r.entries = s.schema.Entries()
+        r.ints = s.schema.Ints()
+        r.byKey = s.schema.ByKey(4)
+        r.keys = s.schema.Keys()
+        del r
+
+
+# A checked model is saved next to the pool, so that the next check replays
+# only the transactions after it (the files never go back to an older state).
+
+def load_checkpoint(pool_path, n):
+    try:
+        with open(pool_path + ".model", "rb") as f:
+            start = pickle.load(f)
+    except FileNotFoundError:
+        return None
+    assert start[0] <= n, f"the files went back from transaction {start[0]} to {n}"
+    return start
+
+
+def save_checkpoint(pool_path, start):
+    with open(pool_path + ".model.tmp", "wb") as f:
+        pickle.dump(start, f)
+    os.replace(pool_path + ".model.tmp", pool_path + ".model")
+
+
+def short_name(type_name):
+    return type_name.rsplit(".", 1)[-1]
+
+
+def check(pool_path, storage_path):
+    """Check both files against the model; return N, the last committed transaction.
+
+    Raises AssertionError on any difference."""
+    assert pmemobj.check_file(pool_path), "pmemobj_check failed on the pool"
+    assert pmemobj.check_file(storage_path), "pmemobj_check failed on the storage"
+    pool = pmemobj.open(pool_path)
+    s = Journal(storage_path)
+    try:
+        root, r = pool.root, s.root
+        n = max(root["n"], r.last.contents)
+        pm, sm = replay(n, load_checkpoint(pool_path, n))
+        got = {k: plain(root[k]) for k in pm}
+        for k in pm:
+            assert got[k] == pm[k], (n, k, got[k], pm[k])
+        gs = storage_plain(r, s)
+        for k in ("last", "label", "entries", "ints", "byKey", "keys", "registry"):
+            assert getattr(gs, k) == getattr(sm, k), (n, k, getattr(gs, k), getattr(sm, k))
+        assert gs.total.contents == sm.total.contents
+        del root, r, got, gs
+        for mm, what in ((pool.mm, "pool"), (s._pool.mm, "storage")):
+            dry = mm._gc(dry_run=True)
+            assert dry["freed_total"] == 0 and dry["refcounts_wrong"] == 0, (what, dry)
+        kept = {short_name(k): v for k, v in pool.mm._gc(dry_run=True)["kept"].items()}
+        for name, count in model_counts(pm).items():
+            assert kept.get(name, 0) == count, (n, name, kept.get(name, 0), count, kept)
+        save_checkpoint(pool_path, (n, pm, sm))
+        return n
+    finally:
+        pool.close()
+        import gc
+        gc.collect()
+        s.close()
+
+
+def work(pool_path, storage_path, start, stop=None, quiet=False):
+    """Run transactions start, start+1, ... printing the id of each committed one."""
+    pool = pmemobj.open(pool_path)
+    s = Journal(storage_path)
+    env = PoolEnv(pool)
+    i = start
+    while stop is None or i < stop:
+        target, aborts = plan(i)
+        rng = random.Random(i)
+        rng.random(), rng.random()
+        try:
+            if target == "pool":
+                with pool.transaction():
+                    pool_ops(i, rng, pool.root, env)
+                    if aborts:
+                        raise Aborted(i)
+            else:
+                with s.transaction():
+                    storage_ops(i, rng, s.root, s.stringRegistry,
+                                lambda n, t: s.schema.Entry(n=n, text=t))
+                    if aborts:
+                        raise Aborted(i)
+        except Aborted:
+            pass
+        else:
+            if not quiet:
+                print(i, flush=True)
+        i += 1
+    pool.close()
+    s.close()
+
+
+def next_committed(i):
+    """The first transaction after i that commits when it runs to its end."""
+    i += 1
+    while plan(i)[1]:
+        i += 1
+    return i
+
+
+# the child imports this module by name, so that its classes are stored as torture.*
+CHILD = "import sys, torture; torture.main(sys.argv[1:])"
+
+
+def spawn(what, pool_path, storage_path):
+    return subprocess.Popen([sys.executable, "-c", CHILD, what, pool_path, storage_path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=spawn_env())
+
+
+def campaign(directory, kills, seconds=None, seed=0, max_delay=0.03):
+    """Create a pool and a storage in *directory*, then start a child that
+    checks them and works on them, SIGKILL it at a random moment, and repeat
+    *kills* times (or until *seconds* have passed).  Every child checks what the
+    previous one left; a final check runs at the end.  Returns the counts."""
+    pool_path = os.path.join(directory, "torture.pool")
+    storage_path = os.path.join(directory, "torture.storage")
+    create(pool_path, storage_path)
+    rng = random.Random(seed)
+    stats = {"kills": 0, "kills_during_recovery": 0, "checks": 0, "committed": 0,
+             "in_flight_committed": 0, "last": 0}
+    last = 0            # the last transaction a child reported as committed
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while stats["kills"] < kills and (deadline is None or time.monotonic() < deadline):
+        child = spawn("child", pool_path, storage_path)
+        early = rng.random() < 0.1          # sometimes kill it while it opens, recovers and checks
+        if early:
+            time.sleep(rng.uniform(0, 0.15))
+        else:
+            first = child.stdout.readline()
+            if not first.startswith("checked"):
+                child.kill()
+                raise AssertionError("child failed before its first check:\n" + first + child.communicate()[1])
+            time.sleep(rng.uniform(0, max_delay))
+        child.send_signal(signal.SIGKILL)
+        out, err = child.communicate()
+        if child.returncode != -signal.SIGKILL:
+            raise AssertionError(f"child ended with {child.returncode} before it was killed:\n{err}")
+        lines = out.split("\n") if early else [first] + out.split("\n")
+        done = [int(x) for x in lines if x.strip().isdigit()]
+        checked = [int(x.split()[1]) for x in lines if x.startswith("checked")]
+        if checked:
+            n = checked[0]
+            stats["checks"] += 1
+            if not last <= n <= next_committed(last):
+                raise AssertionError(f"after the kill the files hold transaction {n}; the child had "
+                                     f"reported {last} as its last commit")
+            stats["in_flight_committed"] += n > last
+            last = n
+        else:
+            stats["kills_during_recovery"] += 1
+        if done:
+            stats["committed"] += len(done)
+            last = done[-1]
+        stats["kills"] += 1
+    final = subprocess.run([sys.executable, "-c", CHILD, "check", pool_path, storage_path],
+                           capture_output=True, text=True, env=spawn_env(), timeout=300)
+    if final.returncode != 0:
+        raise AssertionError("final check failed:\n" + final.stderr)
+    n = int(final.stdout.split()[1])
+    if not last <= n <= next_committed(last):
+        raise AssertionError(f"final check found transaction {n}; the last reported commit was {last}")
+    stats["checks"] += 1
+    stats["last"] = n
+    return stats
+
+
+def spawn_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT, TESTS, env.get("PYTHONPATH", "")])
+    return env
+
+
+def main(argv):
+    what, pool_path, storage_path = argv[:3]
+    n = check(pool_path, storage_path)
+    print("checked", n, flush=True)
+    if what == "child":
+        work(pool_path, storage_path, n + 1)
+
+
+
+def object_offsets(pool_path, storage_path):
+    """Offsets of the objects (and their children and substructures) in both
+    files: the targets of 'object data' damage in tests/corruption.py."""
+    def collect(p, out):
+        out.add(p._p_oid[1])
+        out.update(o[1] for o in p._p_traverse())
+        out.update(o[1] for o in p._p_substructures())
+
+    pool = pmemobj.open(pool_path)
+    s = Journal(storage_path)
+    try:
+        pool_offs, storage_offs = set(), set()
+        todo = [pool.root]
+        while todo:
+            v = todo.pop()
+            if not isinstance(v, pmemobj.PersistentBase):
+                continue
+            collect(v, pool_offs)
+            if isinstance(v, PersistentDict):
+                todo.extend(v.values())
+            elif isinstance(v, PersistentList):
+                todo.extend(v)
+            elif isinstance(v, Rec):
+                todo.extend(getattr(v, a, None) for a in REC_ATTRS)
+        r = s.root
+        for p in [r, r.entries, r.ints, r.byKey, r.keys, s.stringRegistry, *r.entries, *r.byKey.itervalues()]:
+            collect(p, storage_offs)
+        del r, p, v
+        return {"pool": sorted(pool_offs), "storage": sorted(storage_offs)}
+    finally:
+        pool.close()
+        import gc
+        gc.collect()
+        s.close()
