@@ -10,7 +10,8 @@ author = "the pmemobj-py authors"
 copyright = "the pmemobj-py authors"
 release = version = "0.1.0"
 
-extensions = ["sphinx.ext.autodoc"]
+extensions = ["sphinx.ext.autodoc", "myst_parser"]   # myst: the measured pages are Markdown
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "none"          # the signatures come from the compiled modules; types are in the .pyi stubs

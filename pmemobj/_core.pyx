@@ -499,10 +499,12 @@ cdef class MemoryManager:
 
     cdef uint64_t usable_size(self, uint64_t off) except? 0:
         self.ptr(off, 1)
+        _check_block(self, off)
         return pmemobj_alloc_usable_size(pyp_oid(self.uuid_lo, off))
 
     cdef char *obj(self, uint64_t off, uint64_t n) except NULL:
         cdef char *p = self.ptr(off, n)
+        _check_block(self, off)
         if pmemobj_alloc_usable_size(pyp_oid(self.uuid_lo, off)) < n:
             raise InvalidPoolError(EINVAL, f"damaged pool: object at 0x{off:x} is smaller than {n} bytes",
                                    self.filename)
@@ -1555,6 +1557,36 @@ cdef struct chunk_header_t:
     uint16_t type
     uint16_t flags
     uint32_t size_idx
+
+DEF CHUNK_TYPE_RUN_DATA = 5
+
+cdef int _check_block(MemoryManager mm, uint64_t off) except -1:
+    """Check the chunk header (and a run's block size) libpmemobj reads to size the
+    allocation at `off`: damaged, they make it read out of bounds or divide by zero."""
+    cdef uint64_t heap = (<uint64_t *>(mm.base + 5136))[0]      # pmemobjpool.heap_offset
+    cdef uint64_t zone_size = ZONE_HEADER + <uint64_t>MAX_CHUNK * (8 + CHUNKSIZE)
+    cdef uint64_t zone, data, chunk
+    cdef chunk_header_t *h
+    if heap < POOL_HDR or off < heap + HEAP_HEADER or heap > mm.pool_size:
+        raise InvalidPoolError(EINVAL, f"damaged pool: 0x{off:x} is not in the heap", mm.filename)
+    zone = heap + HEAP_HEADER + (off - heap - HEAP_HEADER) // zone_size * zone_size
+    data = zone + ZONE_HEADER + 8 * <uint64_t>MAX_CHUNK
+    if off <= data or data > mm.pool_size:
+        raise InvalidPoolError(EINVAL, f"damaged pool: 0x{off:x} is not an allocation", mm.filename)
+    chunk = (off - data) // CHUNKSIZE
+    h = <chunk_header_t *>(mm.base + zone + ZONE_HEADER + 8 * chunk)
+    if h.type == CHUNK_TYPE_RUN_DATA:
+        if h.size_idx > chunk:
+            raise InvalidPoolError(EINVAL, f"damaged pool: chunk header of 0x{off:x}", mm.filename)
+        chunk -= h.size_idx
+        h = <chunk_header_t *>(mm.base + zone + ZONE_HEADER + 8 * chunk)
+    if h.type == CHUNK_TYPE_RUN:
+        if (<uint64_t *>(mm.base + data + chunk * CHUNKSIZE))[0] == 0:
+            raise InvalidPoolError(EINVAL, f"damaged pool: run of 0x{off:x} has no block size", mm.filename)
+    elif h.type != CHUNK_TYPE_USED and h.type != CHUNK_TYPE_FREE:   # FREE: allocated in this transaction
+        raise InvalidPoolError(EINVAL, f"damaged pool: 0x{off:x} is not an allocation", mm.filename)
+    return 0
+
 
 cdef int _check_heap(MemoryManager mm) except -1:
     """Walk the zones' chunk headers as the library will; raise on what would trap it."""
