@@ -98,6 +98,28 @@ cdef extern from *:
         w->done = 1;
     }
     static uint64_t pyp_walk_steps(pyp_walk_t *w) { return w->steps; }
+    /* pmemobj_open / pmemobj_check run in a thread of their own: on some damage
+     * to a pool's lanes or heap they never return. */
+    typedef struct {
+        char *path;
+        int check;                  /* 0: pmemobj_open, 1: pmemobj_check */
+        PMEMobjpool *pop;
+        int rc, err;
+        char msg[256];
+        volatile int done;
+    } pyp_call_t;
+    static void pyp_call(pyp_call_t *c) {
+        const char *m;
+        if (c->check)
+            c->rc = pmemobj_check(c->path, PYP_LAYOUT_NAME);
+        else
+            c->pop = pmemobj_open(c->path, PYP_LAYOUT_NAME);
+        c->err = errno;
+        m = pmemobj_errormsg();
+        snprintf(c->msg, sizeof(c->msg), "%s", m ? m : "");
+        c->done = 1;
+    }
+    static int pyp_call_done(pyp_call_t *c) { return c->done; }
     static int pyp_walk_done(pyp_walk_t *w) { return w->done; }
     """
     ctypedef struct pyp_walk_t:
@@ -107,6 +129,15 @@ cdef extern from *:
         size_t cap
     void pyp_walk_heap(pyp_walk_t *w) nogil
     uint64_t pyp_walk_steps(pyp_walk_t *w) nogil
+    ctypedef struct pyp_call_t:
+        char *path
+        int check
+        PMEMobjpool *pop
+        int rc
+        int err
+        char msg[256]
+    void pyp_call(pyp_call_t *c) nogil
+    int pyp_call_done(pyp_call_t *c) nogil
     int pyp_walk_done(pyp_walk_t *w) nogil
 
 cdef extern from "pyp_layout.h":
@@ -358,6 +389,7 @@ cdef class MemoryManager:
             raise ValueError(f"pool_size {pool_size} is smaller than the minimum {PMEMOBJ_MIN_POOL} (MIN_POOL_SIZE)")
         cdef bytes path = os.fsencode(filename)
         cdef PMEMobjpool *pop
+        cdef pyp_call_t *call
         cdef const char *cpath = path
         if create:
             with nogil:
@@ -372,11 +404,13 @@ cdef class MemoryManager:
             key = _file_key(filename)
             if key in _open_files:
                 raise PoolInUseError(_errno.EBUSY, "pool file is already open in this process", filename)
-            with nogil:
-                pop = pmemobj_open(cpath, PYP_LAYOUT_NAME)
+            call = _call_library(filename, False)
+            pop = call.pop
+            err = call.err
+            msg = call.msg.decode('utf-8', 'replace')
+            c_free(call.path)
+            c_free(call)
             if pop == NULL:
-                err = errno
-                msg = _errmsg()
                 if err in (_errno.EAGAIN, _errno.EWOULDBLOCK, _errno.EBUSY):
                     raise PoolInUseError(err, "pool file is already open by another process", filename)
                 if err == _errno.ENOENT:
@@ -1625,6 +1659,39 @@ cdef int _check_heap(MemoryManager mm) except -1:
     return 0
 
 
+# Seconds libpmemobj may take to open or check a pool before it is taken for
+# stuck on a damaged file (PMEMOBJ_OPEN_TIMEOUT in the environment).
+OPEN_TIMEOUT = float(os.environ.get("PMEMOBJ_OPEN_TIMEOUT", "60"))
+
+
+def _call_thread(size_t addr):
+    with nogil:
+        pyp_call(<pyp_call_t *>addr)
+
+
+cdef pyp_call_t *_call_library(filename, bint check) except NULL:
+    """pmemobj_open or pmemobj_check of `filename` in a thread; the caller frees the result."""
+    import threading
+    cdef bytes path = os.fsencode(filename)
+    cdef pyp_call_t *c = <pyp_call_t *>calloc(1, sizeof(pyp_call_t))
+    if c == NULL:
+        raise MemoryError()
+    c.path = <char *>malloc(len(path) + 1)
+    if c.path == NULL:
+        c_free(c)
+        raise MemoryError()
+    memcpy(c.path, <const char *>path, len(path) + 1)
+    c.check = check
+    t = threading.Thread(target=_call_thread, args=(<size_t>c,), daemon=True, name="pmemobj open")
+    t.start()
+    t.join(OPEN_TIMEOUT)
+    if not pyp_call_done(c):
+        # stuck inside libpmemobj: `c` stays allocated, the thread still uses it
+        raise InvalidPoolError(EINVAL, f"libpmemobj did not finish {'checking' if check else 'opening'} "
+                               f"the pool in {OPEN_TIMEOUT:g} s (damaged lanes or heap?)", filename)
+    return c
+
+
 def _walk_thread(size_t addr):
     with nogil:
         pyp_walk_heap(<pyp_walk_t *>addr)
@@ -1840,13 +1907,12 @@ def check_file(filename):
     _precheck(filename)
     if _file_key(filename) in _open_files:
         raise PoolInUseError(_errno.EBUSY, "pool file is open in this process; close it first", filename)
-    cdef bytes path = os.fsencode(filename)
-    cdef const char *cpath = path
-    cdef int rc
-    with nogil:
-        rc = pmemobj_check(cpath, PYP_LAYOUT_NAME)
+    cdef pyp_call_t *call = _call_library(filename, True)
+    rc, err, msg = call.rc, call.err, call.msg.decode('utf-8', 'replace')
+    c_free(call.path)
+    c_free(call)
     if rc < 0:
-        raise InvalidPoolError(errno, f"cannot check the pool: {_errmsg()}", filename)
+        raise InvalidPoolError(err, f"cannot check the pool: {msg}", filename)
     return rc == 1
 
 

@@ -120,8 +120,9 @@ def run_batch(paths, per_input=10):
         todo = [p for p in paths if p not in outcomes]
         timeout = per_input + 2 * len(todo)
         try:
+            env = dict(torture.spawn_env(), PMEMOBJ_OPEN_TIMEOUT="3")    # a stuck libpmemobj open gives up
             proc = subprocess.run([sys.executable, "-c", CHILD, *todo], capture_output=True, text=True,
-                                  env=torture.spawn_env(), timeout=timeout)
+                                  env=env, timeout=timeout)
             out, rc, err = proc.stdout, proc.returncode, proc.stderr
         except subprocess.TimeoutExpired as e:
             out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
