@@ -11,6 +11,7 @@ import errno as _errno
 cimport cython
 import os
 import pickle
+import threading
 import sys
 import warnings
 import weakref
@@ -1671,7 +1672,6 @@ def _call_thread(size_t addr):
 
 cdef pyp_call_t *_call_library(filename, bint check) except NULL:
     """pmemobj_open or pmemobj_check of `filename` in a thread; the caller frees the result."""
-    import threading
     cdef bytes path = os.fsencode(filename)
     cdef pyp_call_t *c = <pyp_call_t *>calloc(1, sizeof(pyp_call_t))
     if c == NULL:
@@ -1700,7 +1700,6 @@ def _walk_thread(size_t addr):
 DEF WALK_STALL_SECONDS = 5      # one pmemobj_next() call takes microseconds
 
 cdef _gc_enumerate(MemoryManager mm, GcState *g):
-    import threading
     _check_heap(mm)
     cdef pyp_walk_t *w = <pyp_walk_t *>calloc(1, sizeof(pyp_walk_t))
     cdef uint64_t last
