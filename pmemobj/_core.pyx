@@ -1683,8 +1683,12 @@ cdef pyp_call_t *_call_library(filename, bint check) except NULL:
     memcpy(c.path, <const char *>path, len(path) + 1)
     c.check = check
     t = threading.Thread(target=_call_thread, args=(<size_t>c,), daemon=True, name="pmemobj open")
-    t.start()
-    t.join(OPEN_TIMEOUT)
+    try:
+        t.start()
+        t.join(OPEN_TIMEOUT)
+    except RuntimeError:        # no new threads at interpreter shutdown: call here
+        with nogil:
+            pyp_call(c)
     if not pyp_call_done(c):
         # stuck inside libpmemobj: `c` stays allocated, the thread still uses it
         raise InvalidPoolError(EINVAL, f"libpmemobj did not finish {'checking' if check else 'opening'} "
@@ -1708,7 +1712,11 @@ cdef _gc_enumerate(MemoryManager mm, GcState *g):
     w.pop = mm.pop
     walker = threading.Thread(target=_walk_thread, args=(<size_t>w,), daemon=True,
                               name="pmemobj heap walk")
-    walker.start()
+    try:
+        walker.start()
+    except RuntimeError:        # no new threads at interpreter shutdown: walk here
+        with nogil:
+            pyp_walk_heap(w)
     stalled = 0
     while not pyp_walk_done(w):
         last = pyp_walk_steps(w)

@@ -171,3 +171,12 @@ def test_forked_child_cannot_touch_the_parents_pool(pool_path):
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
         assert pool.root == "parent"
         pool.root = "still the parent's"
+
+
+def test_pool_left_open_at_exit_is_closed_cleanly(pool_path):
+    code = ("import sys, pmemobj\np = pmemobj.create(sys.argv[1])\n"
+            "p.root = p.new(pmemobj.PersistentDict, a=1)\n")      # no close(): atexit does it
+    proc = run_python(code, pool_path)
+    assert proc.returncode == 0, proc.stderr
+    with pmemobj.open(pool_path) as pool:
+        assert pool.recovered is None and dict(pool.root) == {"a": 1}
