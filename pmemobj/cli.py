@@ -334,10 +334,26 @@ def _print_visit(out):
 # ptypes storages
 
 @contextlib.contextmanager
-def inspect_storage(path):
-    """Open the ptypes Storage at *path*; yield it; close it."""
+def inspect_storage(path, name=None):
+    """Open the ptypes Storage at *path* (kept in ``pool.root[name]`` when
+    *name* is given); yield it; close it."""
     from ptypes.storage import Storage
-    st = Storage(path)
+
+    from .pool import PersistentObjectPool
+    pool = None
+    if name is None:
+        st = Storage(path)
+    else:
+        pool = PersistentObjectPool(path, flag="w")
+        try:
+            holder = pool.root
+            if not (hasattr(holder, "keys") and name in holder):    # never create one
+                raise ValueError(f"{path}: the pool keeps no ptypes storage in pool.root[{name!r}]")
+            del holder
+            st = Storage(pool=pool, name=name)
+        except BaseException:
+            pool.close()
+            raise
     try:
         yield st
     finally:
@@ -346,6 +362,11 @@ def inspect_storage(path):
             st.close()
         except ValueError:          # proxies still alive: release without marking clean
             st._abandon()
+        if pool is not None:
+            try:
+                pool.close()
+            except ValueError:
+                pass
 
 
 def storage_info(st, path):
@@ -367,7 +388,7 @@ def _kind_name(ti):
 
 def cmd_info(args, out):
     if args.ptypes:
-        with inspect_storage(args.file) as st:
+        with inspect_storage(args.file, args.name) as st:
             info = storage_info(st, args.file)
     else:
         with inspect_pool(args.file) as mm:
@@ -388,7 +409,7 @@ def cmd_check(args, out):
     else:
         out.write("libpmemobj check: INCONSISTENT\n")
         problems.append("libpmemobj reports the pool inconsistent")
-    ctx = inspect_storage(args.file) if args.ptypes else inspect_pool(args.file)
+    ctx = inspect_storage(args.file, args.name) if args.ptypes else inspect_pool(args.file)
     with ctx as handle:
         mm = handle._pool.mm if args.ptypes else handle
         clean = not mm.unclean
@@ -475,7 +496,7 @@ def cmd_gc(args, out):
 def cmd_dump(args, out):
     visit = _print_visit(out)
     if args.ptypes:
-        with inspect_storage(args.file) as st:
+        with inspect_storage(args.file, args.name) as st:
             root = st.root
             walk(root, args.depth, visit, args.max_items)
             del root
@@ -502,15 +523,21 @@ def build_parser(prog="python -m pmemobj", ptypes=False):
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = sub.add_parser("info", help="size, space, objects by type, persistence mode, clean-shutdown flag")
     s.add_argument("file", metavar="FILE")
+    s.add_argument("--name", metavar="NAME", default=None,
+                   help="open the ptypes storage kept in pool.root[NAME] of a pmemobj pool (implies --ptypes)")
     s.add_argument("--json", action="store_true", help="print the information as JSON")
     s = sub.add_parser("check", help="libpmemobj's consistency check and a walk of every reachable object")
     s.add_argument("file", metavar="FILE")
+    s.add_argument("--name", metavar="NAME", default=None,
+                   help="open the ptypes storage kept in pool.root[NAME] of a pmemobj pool (implies --ptypes)")
     if not ptypes:
         s = sub.add_parser("gc", help="free unreachable objects and repair reference counts")
         s.add_argument("file", metavar="FILE")
         s.add_argument("--dry-run", action="store_true", help="only count what gc would do")
     s = sub.add_parser("dump", help="print the object tree from the root")
     s.add_argument("file", metavar="FILE")
+    s.add_argument("--name", metavar="NAME", default=None,
+                   help="open the ptypes storage kept in pool.root[NAME] of a pmemobj pool (implies --ptypes)")
     s.add_argument("--depth", type=int, default=4, help="levels below the root to show (default 4)")
     s.add_argument("--max-items", type=int, default=100, help="items shown per container (default 100)")
     return p
@@ -518,7 +545,7 @@ def build_parser(prog="python -m pmemobj", ptypes=False):
 
 def main(argv=None, prog="python -m pmemobj", ptypes=False, out=None):
     args = build_parser(prog, ptypes).parse_args(argv)
-    if ptypes:
+    if ptypes or getattr(args, "name", None) is not None:
         args.ptypes = True
     out = sys.stdout if out is None else out
     try:

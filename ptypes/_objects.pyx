@@ -203,7 +203,22 @@ cdef dict _sessions = {}     # MemoryManager -> Session
 
 
 def attach(Session s):
+    """Make `s` the session that reads ptypes objects of its pool (one per pool:
+    object headers hold schema type ids, which mean something in one schema only)."""
+    other = _sessions.get(s.mm)
+    if other is not None and other is not s:
+        raise ValueError(f"the pool {s.mm.filename!r} already has an open ptypes Storage "
+                         f"(one Storage per pool)")
     _sessions[s.mm] = s
+
+
+def drop_proxy(PtObject p):
+    """Make the proxy `p` unusable (a storage kept in a pool was closed while
+    the pool stays open)."""
+    if p.off and p.mm is not None:
+        if p.mm.proxies.get(p.off) is not None and p.mm.proxies[p.off]() is p:
+            del p.mm.proxies[p.off]
+        p.off = 0
 
 
 def detach(Session s):
@@ -1666,8 +1681,8 @@ cdef class PtStorageRoot(PersistentBase):
 
 
 def create_storage_root(Session s, str schema_json, TypeInfo registry_ti, registry_size):
-    """Create the storage root with its schema and string registry and make it
-    the pool's root value, in one transaction."""
+    """Create the storage root with its schema and string registry (inside the
+    caller's transaction, which stores it where the storage is kept)."""
     cdef MemoryManager mm = s.mm
     cdef PtStorageRoot sr
     cdef pt_storage_t *r
@@ -1682,7 +1697,6 @@ def create_storage_root(Session s, str schema_json, TypeInfo registry_ti, regist
         mm.init_slot(&r.schema, schema_json)
         r.root.tag = PYP_TAG_NONE
         make_slot(s, registry_ti, new_dict(s, registry_ti, registry_size), &r.registry)
-        mm.store(&mm.rootp.root, sr)
     except BaseException:
         mm.end(False)
         raise

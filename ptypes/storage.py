@@ -21,6 +21,7 @@ import warnings
 import weakref
 
 from pmemobj._core import MIN_POOL_SIZE, InvalidPoolError, TransactionError
+from pmemobj.collections.dict import PersistentDict
 from pmemobj.pool import PersistentObjectPool
 
 from . import _objects as _o
@@ -139,39 +140,67 @@ class Set(Dict):
 # ---------------------------------------------------------------------------
 
 class Storage:
-    """A persistent store in the pool file `fileName`.
+    """A persistent store in the pool file `fileName`, or kept inside an open
+    pmemobj pool.
 
     Subclass it and override :meth:`populateSchema` to define the schema of a
-    new file; opening an existing file reads the schema back from it.
+    new store; opening an existing one reads the schema back from the pool.
     `fileSize` (bytes; rounded up to MIN_STORAGE_SIZE and to whole pages) and `stringRegistrySize`
     (initial capacity of the string registry, which grows as needed) only
-    matter when the file is created."""
+    matter when the store is created.
 
-    def __init__(self, fileName, fileSize=None, stringRegistrySize=None):
-        self.fileName = os.fspath(fileName)
+    With ``pool=`` (a :class:`pmemobj.PersistentObjectPool`) instead of a file
+    name, the store lives in that pool, next to pmemobj collections and
+    sharedbuffers arrays: its data hangs from ``pool.root[name]`` (the pool's
+    root must be a PersistentDict; a pool without a root gets one).  One pool
+    holds at most one open Storage; closing the Storage leaves the pool open."""
+
+    def __init__(self, fileName=None, fileSize=None, stringRegistrySize=None, *, pool=None, name="ptypes"):
         self._closed = True
         self._defining = False
         self._types = []          # ptid -> TypeInfo
         self._descs = []          # ptid -> the type's description (stored as JSON)
         self._storage_root = None
         self.schema = types.ModuleType("schema")
-        exists = os.path.lexists(self.fileName)
-        size = max(int(fileSize or 0), MIN_STORAGE_SIZE)
-        size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
-        self._pool = PersistentObjectPool(self.fileName, flag="w" if exists else "x", pool_size=size)
+        self._in_pool = pool is not None
+        if self._in_pool:
+            if fileName is not None or fileSize is not None:
+                raise TypeError("a Storage is kept in a file (fileName, fileSize) or in a pool (pool=), not both")
+            if not isinstance(pool, PersistentObjectPool):
+                raise TypeError(f"pool= must be a pmemobj PersistentObjectPool, not {type(pool).__name__}")
+            if pool.closed:
+                raise ValueError(f"the pool {pool.filename!r} is closed")
+            self.fileName = pool.filename
+            self._pool = pool
+            self._name = name
+        elif fileName is None:
+            raise TypeError("Storage() needs a fileName or pool=")
+        else:
+            self.fileName = os.fspath(fileName)
+            exists = os.path.lexists(self.fileName)
+            size = max(int(fileSize or 0), MIN_STORAGE_SIZE)
+            size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+            self._pool = PersistentObjectPool(self.fileName, flag="w" if exists else "x", pool_size=size)
         try:
             self._session = _o.Session(self._pool.mm, weakref.ref(self))
             self._session.types = self._types
             _o.attach(self._session)
+        except BaseException:
+            self._session = None
+            if not self._in_pool:
+                self._pool.close()
+            raise
+        try:
             self._closed = False
-            sr = self._pool.root
+            sr = self._find_storage_root()
             if sr is None:
                 self._create_schema(stringRegistrySize)
             elif isinstance(sr, _o.PtStorageRoot):
                 self._storage_root = sr
                 self._load_schema(sr.schema_json())
             else:
-                raise InvalidPoolError(_errno.EINVAL, f"not a ptypes storage: the pool's root is a "
+                where = f"pool.root[{name!r}]" if self._in_pool else "the pool's root"
+                raise InvalidPoolError(_errno.EINVAL, f"not a ptypes storage: {where} is a "
                                        f"{type(sr).__name__}", self.fileName)
         except BaseException:
             self._abandon()
@@ -250,8 +279,13 @@ class Storage:
         if alive:
             raise ValueError(f"Cannot close {self!r} - some proxies are still around: "
                              f"{', '.join(map(repr, alive[:5]))}")
+        if self._in_pool:
+            root = self._storage_root.get_root(self._session)
+            if root is not None:
+                _o.drop_proxy(root)      # the pool stays open: the Root proxy must not
         self._storage_root = None
-        self._pool.close()
+        if not self._in_pool:
+            self._pool.close()
         _o.detach(self._session)
         self._closed = True
 
@@ -285,6 +319,9 @@ class Storage:
     def _check_open(self):
         if self._closed:
             raise ValueError(f"Storage {self!r} is closed.")
+        if self._pool.closed:             # a storage kept in a pool closed under it
+            self._abandon()
+            raise ValueError(f"Storage {self!r} is closed: its pool was closed.")
 
     def _check_defining(self):
         self._check_open()
@@ -306,7 +343,8 @@ class Storage:
         if session is not None:
             _o.detach(session)
         self._closed = True
-        self._pool.close()
+        if not self._in_pool:
+            self._pool.close()
 
     # -- creating the schema of a new file -------------------------------------
 
@@ -325,7 +363,28 @@ class Storage:
             raise TypeError(f"{type(self).__name__}.populateSchema() must define a structure called 'Root'")
         text = json.dumps({"format": SCHEMA_FORMAT, "version": SCHEMA_VERSION, "types": self._descs})
         size = DEFAULT_REGISTRY_SIZE if registry_size is None else registry_size
-        self._storage_root = _o.create_storage_root(self._session, text, _info(registry), size)
+        with self._pool.transaction():
+            sr = _o.create_storage_root(self._session, text, _info(registry), size)
+            if self._in_pool:
+                holder = self._pool.root
+                if holder is None:
+                    holder = self._pool.root = self._pool.new(PersistentDict)
+                holder[self._name] = sr
+            else:
+                self._pool.root = sr
+        self._storage_root = sr
+
+    def _find_storage_root(self):
+        """What the storage's data hangs from (None: a new storage)."""
+        root = self._pool.root
+        if not self._in_pool:
+            return root
+        if root is None:
+            return None
+        if not isinstance(root, PersistentDict):
+            raise TypeError(f"a Storage kept in a pool hangs from pool.root[{self._name!r}]: the root of "
+                            f"{self.fileName!r} must be a PersistentDict, not a {type(root).__name__}")
+        return root.get(self._name)
 
     def _define_structure(self, mcs, name, bases, ns):
         """The work of a class statement deriving from schema.Structure."""

@@ -1,6 +1,6 @@
-"""Corrupted pool files: damaged copies of a pool and a ptypes storage holding
-objects of all three packages are checked, opened, read in full, garbage
-collected, written to and closed in child interpreters.  Every input must end
+"""Corrupted pool files: damaged copies of a pool holding objects of all three
+packages (and of a file-backed ptypes storage) are checked, opened, read in
+full, garbage collected, written to and closed in child interpreters.  Every input must end
 in a Python exception or, where the damage is undetectable, in a normal run:
 never in a death by a signal or a hang.
 
@@ -25,44 +25,54 @@ HEADER = 8192            # libpmemobj's pool header and descriptor precede the h
 CHILD = r"""
 import gc, sys, torture, pmemobj
 
+def read_storage(s):
+    r = s.root
+    torture.storage_plain(r, s)
+    with s.transaction():
+        r.entries.append(s.schema.Entry(n=1, text=b"written after the damage"))
+        r.byKey[b"k1"] = s.schema.Entry(n=2, text=b"x")
+        s.stringRegistry.get(b"new")
+    del r
+    s.gc()
+
+def close_storage(s):
+    gc.collect()
+    try:
+        s.close()
+    except ValueError:
+        pass
+
 def read_pool(path):
     if not pmemobj.check_file(path):
         print("check", "inconsistent", flush=True)
     with pmemobj.open(path) as pool:
-        root = pool.root
-        for k in ("d", "l", "s", "o", "arrs", "log", "n"):
-            torture.plain(root[k])
-        pool.mm._gc(dry_run=True)
-        with pool.transaction():
-            root["l"].append("written after the damage")
-            root["d"][0] = pool.new(pmemobj.PersistentList, [1, 2])
-        del root
-        pool.gc()
+        s = torture.open_journal(pool)
+        try:
+            root = pool.root
+            for k in ("d", "l", "s", "o", "arrs", "log", "n"):
+                torture.plain(root[k])
+            pool.mm._gc(dry_run=True)
+            with pool.transaction():
+                root["l"].append("written after the damage")
+                root["d"][0] = pool.new(pmemobj.PersistentList, [1, 2])
+            del root
+            read_storage(s)
+        finally:
+            close_storage(s)
 
-def read_storage(path):
+def read_storage_file(path):
     if not pmemobj.check_file(path):
         print("check", "inconsistent", flush=True)
     s = torture.Journal(path)
     try:
-        r = s.root
-        torture.storage_plain(r, s)
-        with s.transaction():
-            r.entries.append(s.schema.Entry(n=1, text=b"written after the damage"))
-            r.byKey[b"k1"] = s.schema.Entry(n=2, text=b"x")
-            s.stringRegistry.get(b"new")
-        del r
-        s.gc()
+        read_storage(s)
     finally:
-        gc.collect()
-        try:
-            s.close()
-        except ValueError:
-            pass
+        close_storage(s)
 
 for path in sys.argv[1:]:
     print("input", path, flush=True)
     try:
-        (read_storage if path.endswith(".storage") else read_pool)(path)
+        (read_storage_file if path.endswith(".storage") else read_pool)(path)
     except Exception as e:
         print("outcome", type(e).__name__, flush=True)
     else:
@@ -71,18 +81,21 @@ for path in sys.argv[1:]:
 
 
 def make_sources(directory, transactions=300):
-    """A pool and a storage after some torture transactions, and the offsets
-    of their objects (where 'object data' damage goes)."""
+    """The torture pool and a file-backed storage after some torture
+    transactions, and the offsets of their objects (where 'object data' damage goes)."""
     pool_path = os.path.join(directory, "source.pool")
     storage_path = os.path.join(directory, "source.storage")
-    torture.create(pool_path, storage_path)
-    torture.work(pool_path, storage_path, 1, transactions, quiet=True)
+    torture.create(pool_path)
+    torture.work(pool_path, 1, transactions, quiet=True)
+    torture.create_storage_file(storage_path)
+    torture.work_storage_file(storage_path, 1, transactions)
     code = ("import json, sys, torture\n"
-            "print(json.dumps(torture.object_offsets(sys.argv[1], sys.argv[2])))")
+            "print(json.dumps([torture.object_offsets(sys.argv[1]),\n"
+            "                  torture.object_offsets(sys.argv[2], storage_file=True)]))")
     proc = subprocess.run([sys.executable, "-c", code, pool_path, storage_path], capture_output=True,
                           text=True, env=torture.spawn_env(), timeout=120, check=True)
-    offsets = json.loads(proc.stdout)
-    return {pool_path: offsets["pool"], storage_path: offsets["storage"]}
+    pool_offsets, storage_offsets = json.loads(proc.stdout)
+    return {pool_path: pool_offsets, storage_path: storage_offsets}
 
 
 def damaged_copy(src, dst, offsets, rng, kinds=None):

@@ -258,3 +258,31 @@ def test_ptypes_storage(storage):
 
 def test_ptypes_on_a_plain_pool(healthy):
     assert_clean_error(cli("info", healthy, module="ptypes"), "not a ptypes storage")
+
+
+MAKE_STORAGE_IN_POOL = MAKE_STORAGE.replace("s = Store(sys.argv[1])", """import pmemobj
+pool = pmemobj.create(sys.argv[1])
+pool.root = pool.new(pmemobj.PersistentDict, {'answer': 42})
+s = Store(pool=pool, name='store')""").replace("s.close()", "s.close()\npool.close()")
+
+
+def test_ptypes_storage_kept_in_a_pool(tmpdir_shm):
+    path = os.path.join(tmpdir_shm, "mixed.pool")
+    r = run_python(MAKE_STORAGE_IN_POOL, path)
+    assert r.returncode == 0, r.stderr
+    d = info(path)
+    assert d["kind"] == "pmemobj pool"
+    r = cli("info", "--json", "--name", "store", path, module="ptypes")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["kind"] == "ptypes storage" and ["Items", "List"] in d["schema"]
+    out = cli("dump", "--name", "store", path, module="ptypes").stdout.splitlines()
+    assert out[0] == "root: Root" and "  .count: value 3" in out
+    assert cli("--ptypes", "dump", "--name", "store", path).stdout.splitlines() == out
+    r = cli("check", "--name", "store", path, module="ptypes")
+    assert r.returncode == 0 and "result: ok" in r.stdout, r.stdout
+    assert_clean_error(cli("dump", "--name", "other", path, module="ptypes"),
+                       "no ptypes storage in pool.root['other']")
+    assert_clean_error(cli("info", path, module="ptypes"), "not a ptypes storage")
+    r = run_python("import sys, pmemobj\nwith pmemobj.open(sys.argv[1]) as p: print(sorted(p.root))", path)
+    assert r.stdout.split() == ["['answer',", "'store']"], r.stderr      # nothing was created

@@ -64,11 +64,14 @@ else:
 
 
 def damaged_source(directory, which, at, data):
-    pool_path = os.path.join(directory, "source.pool")
-    storage_path = os.path.join(directory, "source.storage")
-    torture.create(pool_path, storage_path)
-    torture.work(pool_path, storage_path, 1, 300, quiet=True)
-    path = pool_path if which == "pool" else storage_path
+    if which == "pool":
+        path = os.path.join(directory, "source.pool")
+        torture.create(path)
+        torture.work(path, 1, 300, quiet=True)
+    else:
+        path = os.path.join(directory, "source.storage")
+        torture.create_storage_file(path)
+        torture.work_storage_file(path, 1, 300)
     with open(path, "r+b") as f:
         f.seek(at)
         f.write(data)
@@ -95,7 +98,8 @@ import os, sys, pmemobj, torture
 from sharedbuffers import mapped_struct as ms
 d = sys.argv[1]
 pool, storage = os.path.join(d, "p.pool"), os.path.join(d, "s.storage")
-torture.create(pool, storage)
+torture.create(pool)
+torture.create_storage_file(storage)
 packed = os.path.join(d, "array.bin")
 with open(packed, "w+b") as f:
     torture.PointArray.build(torture.points(50, "x"), destfile=f)

@@ -25,35 +25,42 @@ def test_sigkill_torture(tmpdir_shm):
 
 def test_plan_mixes_targets_and_aborts():
     plans = [torture.plan(i) for i in range(1, 500)]
-    assert {t for t, _ in plans} == {"pool", "storage"}
+    assert {t for t, _ in plans} == {"pool", "storage", "both"}
     assert 10 < sum(a for _, a in plans) < 100
 
 
 def test_workload_without_kills_matches_the_model(tmpdir_shm):
-    pool, storage = os.path.join(tmpdir_shm, "p"), os.path.join(tmpdir_shm, "s")
-    torture.create(pool, storage)
-    torture.work(pool, storage, 1, 300)
-    assert torture.check(pool, storage) == max(i for i in range(1, 300) if not torture.plan(i)[1])
+    pool = os.path.join(tmpdir_shm, "p")
+    torture.create(pool)
+    torture.work(pool, 1, 300)
+    assert torture.check(pool) == max(i for i in range(1, 300) if not torture.plan(i)[1])
 
 
-@pytest.mark.parametrize("damage", ["value", "lost_commit", "extra_object"])
+@pytest.mark.parametrize("damage", ["value", "lost_commit", "extra_object", "storage_value",
+                                    "extra_structure"])
 def test_checker_detects_differences(tmpdir_shm, damage):
     """The checker is not vacuous: a changed value, a lost commit or an extra
-    object in the pool each fail it."""
-    pool_path, storage = os.path.join(tmpdir_shm, "p"), os.path.join(tmpdir_shm, "s")
-    torture.create(pool_path, storage)
-    torture.work(pool_path, storage, 1, 200)
+    object in the pool (pmemobj or ptypes) each fail it."""
+    pool_path = os.path.join(tmpdir_shm, "p")
+    torture.create(pool_path)
+    torture.work(pool_path, 1, 200)
     with pmemobj.open(pool_path) as pool:
+        s = torture.open_journal(pool)
         root = pool.root
         if damage == "value":
             root["l"].append("not in the model")
         elif damage == "lost_commit":
             del root["log"][-1]
-        else:
+        elif damage == "extra_object":
             root["d"]["extra"] = pool.new(pmemobj.PersistentList)
+        elif damage == "storage_value":
+            s.root.ints.append(12345)
+        else:               # outside the compared containers: only the object counts see it
+            root["extra"] = s.schema.Entry(n=1, text=b"not in the model")
         del root
+        torture.close(pool, s)
     with pytest.raises(AssertionError):
-        torture.check(pool_path, storage)
+        torture.check(pool_path)
 
 
 def test_soak_entry_point_runs(tmpdir_shm):

@@ -1,20 +1,22 @@
-"""Crash torture: a deterministic random workload over all three packages,
-run in a child process that is killed with SIGKILL at random moments.
+"""Crash torture: a deterministic random workload over all three packages in
+one pool, run in a child process that is killed with SIGKILL at random moments.
 
-Transaction ``i`` is fully determined by ``random.Random(i)``: which file it
-writes (the pmemobj pool, which also holds sharedbuffers arrays, or the ptypes
-storage), what it does, and whether it aborts on purpose.  Each file records
-the id of its last committed transaction, so a checker replays transactions
-``1..N`` on plain Python models and compares: every committed transaction is
-present in full and nothing of a partial one is visible.
+The pool holds pmemobj collections and objects, sharedbuffers arrays built
+into pool allocations, and a ptypes Storage kept in ``pool.root["journal"]``;
+some pmemobj dict values are ptypes structures.  Transaction ``i`` is fully
+determined by ``random.Random(i)``: what it writes (pmemobj objects, the ptypes
+storage or both, in one transaction), what it does, and whether it aborts on
+purpose.  The pool records the id of the last committed transaction (in
+``root["n"]`` and in the storage's ``Root.last``), so a checker replays
+transactions ``1..N`` on plain Python models and compares: every committed
+transaction is present in full and nothing of a partial one is visible.
 
-The pmemobj objects and the ptypes structures live in two files (a ptypes
-storage owns its pool's root), written by one process in one sequence of
-transactions.
-
-A child runs ``torture.main(["child", POOL, STORAGE])`` (check, then work until
+A child runs ``torture.main(["child", POOL])`` (check, then work until
 killed); ``campaign()`` drives the kills.  tests/soak.py runs long campaigns.
+``create_storage_file()`` / ``work_storage_file()`` run the ptypes part of the
+workload alone in a file-backed storage (a source for tests/corruption.py).
 """
+import gc
 import os
 import pickle
 import random
@@ -92,14 +94,27 @@ class MArr(tuple):
     """A sharedbuffers array in the model: ((a, label), ...)."""
 
 
+class MEntry(tuple):
+    """A ptypes Entry structure held by a pmemobj dict, in the model: (n, text)."""
+
+
 class Aborted(Exception):
     """Raised on purpose inside a transaction that must roll back."""
 
 
 def plan(i):
-    """(target, aborts) of transaction i: target 'pool' or 'storage'."""
+    """(target, aborts) of transaction i: it writes pmemobj objects ('pool'),
+    the ptypes storage ('storage') or both in one transaction ('both')."""
     rng = random.Random(i)
-    return ("storage" if rng.random() < 0.3 else "pool"), rng.random() < 0.1
+    storage, aborts = rng.random() < 0.3, rng.random() < 0.1
+    if not storage:
+        return "pool", aborts
+    # a separate draw: the storage work of transaction i is the same as in a storage file of its own
+    return ("both" if random.Random("both %d" % i).random() < 0.4 else "storage"), aborts
+
+
+def uses_storage(target):
+    return target != "pool"
 
 
 def points(n, tag):
@@ -109,8 +124,12 @@ def points(n, tag):
 class PoolEnv:
     """Creates nested values in the pool."""
 
-    def __init__(self, pool):
+    def __init__(self, pool, storage):
         self.pool = pool
+        self.storage = storage
+
+    def new_entry(self, n, text):
+        return self.storage.schema.Entry(n=n, text=text)
 
     def new_list(self, items):
         lst = self.pool.new(PersistentList)
@@ -136,6 +155,9 @@ class PoolEnv:
 
 class ModelEnv:
     """Creates the model's equivalents of nested values."""
+
+    def new_entry(self, n, text):
+        return MEntry((n, text))
 
     def new_list(self, items):
         return MList(items)
@@ -174,13 +196,16 @@ def value(rng, env, i, depth=0):
     return env.new_rec({a: value(rng, env, i, depth + 1) for a in REC_ATTRS[:rng.randrange(1, 4)]})
 
 
-def pool_ops(i, rng, root, env):
-    """The work of a pool transaction: the same code runs on the pool and on the model."""
+def pool_ops(i, rng, root, env, cross=False):
+    """The pmemobj work of a transaction: the same code runs on the pool and on
+    the model.  With *cross*, dict values may also be ptypes structures."""
     d, l, s, o, arrs = root["d"], root["l"], root["s"], root["o"], root["arrs"]
     for _ in range(rng.randrange(1, 5)):
-        op = rng.randrange(10)
+        op = rng.randrange(11 if cross else 10)
         key = rng.randrange(KEYS)
-        if op == 0:
+        if op == 10:
+            d[key] = env.new_entry(i, b"cross %d" % i)
+        elif op == 0:
             d[key] = value(rng, env, i)
         elif op == 1:
             d.pop(key, None)
@@ -267,27 +292,33 @@ class StorageModel:
         self.registry = self.Registry()
 
 
+def transaction(i, root, r, registry, env):
+    """The work of transaction i (on the pool, or on the models)."""
+    target, _ = plan(i)
+    rng = random.Random(i)
+    rng.random(), rng.random()
+    if uses_storage(target):
+        storage_ops(i, rng, r, registry, env.new_entry)
+    if target != "storage":
+        pool_ops(i, rng, root, env, cross=target == "both")
+
+
 def replay(n, start=None):
     """The models after transactions 1..n (continuing *start*, (k, pm, sm) after k)."""
     k, pm, sm = start if start is not None else (0, pool_model(), StorageModel())
     env = ModelEnv()
     for i in range(k + 1, n + 1):
-        target, aborts = plan(i)
-        if aborts:
-            continue
-        rng = random.Random(i)
-        rng.random(), rng.random()
-        if target == "pool":
-            pool_ops(i, rng, pm, env)
-        else:
-            storage_ops(i, rng, sm, sm.registry, lambda n, t: (n, t))
+        if not plan(i)[1]:
+            transaction(i, pm, sm, sm.registry, env)
     return pm, sm
 
 
-def model_counts(pm):
-    """How many objects of each class the pool model holds."""
+def model_counts(pm, sm):
+    """How many objects of each class the models hold."""
     counts = {"PersistentDict": 3, "PersistentList": 2, "PersistentSet": 1, "Rec": 1,
-              "PooledBuffer": len(pm["arrs"])}
+              "PooledBuffer": len(pm["arrs"]), "PtStorageRoot": 1, "PtList": 2, "PtDict": 3,
+              "PtStructure": 1 + len(sm.entries) + len(sm.byKey)
+              + sum(isinstance(v, MEntry) for v in pm["d"].values())}
 
     def walk(v):
         if isinstance(v, MList):
@@ -309,6 +340,8 @@ def model_counts(pm):
 # Reading the files back as plain values
 
 def plain(v):
+    if type(v).__name__ == "PtStructure":
+        return MEntry((v.n.contents, v.text.contents))
     if isinstance(v, PersistentList):
         return MList(plain(x) for x in v)
     if isinstance(v, Rec):
@@ -346,7 +379,29 @@ def storage_plain(r, s):
     return got
 
 
-def create(pool_path, storage_path):
+def open_journal(pool):
+    return Journal(pool=pool, name="journal")
+
+
+def init_journal(s):
+    r = s.root
+    r.entries = s.schema.Entries()
+    r.ints = s.schema.Ints()
+    r.byKey = s.schema.ByKey(4)
+    r.keys = s.schema.Keys()
+
+
+def close(pool, s):
+    """Close the storage, then its pool (proxies left in frames are collected first)."""
+    gc.collect()
+    try:
+        s.close()
+    finally:
+        pool.close()
+
+
+def create(pool_path):
+    """A new pool with the pmemobj containers and the ptypes storage of the workload."""
     with pmemobj.create(pool_path, pool_size=32 << 20) as pool:
         with pool.transaction():
             root = pool.root = pool.new(PersistentDict)
@@ -355,13 +410,11 @@ def create(pool_path, storage_path):
                 root[name] = pool.new(cls)
             root["n"] = 0
             del root
-    with Journal(storage_path) as s:
-        r = s.root
-        r.entries = s.schema.Entries()
-        r.ints = s.schema.Ints()
-        r.byKey = s.schema.ByKey(4)
-        r.keys = s.schema.Keys()
-        del r
+        s = open_journal(pool)
+        with pool.transaction():
+            init_journal(s)
+        gc.collect()
+        s.close()
 
 
 # A checked model is saved next to the pool, so that the next check replays
@@ -387,14 +440,13 @@ def short_name(type_name):
     return type_name.rsplit(".", 1)[-1]
 
 
-def check(pool_path, storage_path):
-    """Check both files against the model; return N, the last committed transaction.
+def check(pool_path):
+    """Check the pool against the models; return N, the last committed transaction.
 
     Raises AssertionError on any difference."""
-    assert pmemobj.check_file(pool_path), "pmemobj_check failed on the pool"
-    assert pmemobj.check_file(storage_path), "pmemobj_check failed on the storage"
+    assert pmemobj.check_file(pool_path), "pmemobj_check failed"
     pool = pmemobj.open(pool_path)
-    s = Journal(storage_path)
+    s = open_journal(pool)
     try:
         root, r = pool.root, s.root
         n = max(root["n"], r.last.contents)
@@ -407,50 +459,63 @@ def check(pool_path, storage_path):
             assert getattr(gs, k) == getattr(sm, k), (n, k, getattr(gs, k), getattr(sm, k))
         assert gs.total.contents == sm.total.contents
         del root, r, got, gs
-        for mm, what in ((pool.mm, "pool"), (s._pool.mm, "storage")):
-            dry = mm._gc(dry_run=True)
-            assert dry["freed_total"] == 0 and dry["refcounts_wrong"] == 0, (what, dry)
-        kept = {short_name(k): v for k, v in pool.mm._gc(dry_run=True)["kept"].items()}
-        for name, count in model_counts(pm).items():
+        dry = pool.mm._gc(dry_run=True)
+        assert dry["freed_total"] == 0 and dry["refcounts_wrong"] == 0, dry
+        kept = {short_name(k): v for k, v in dry["kept"].items()}
+        for name, count in model_counts(pm, sm).items():
             assert kept.get(name, 0) == count, (n, name, kept.get(name, 0), count, kept)
         save_checkpoint(pool_path, (n, pm, sm))
         return n
     finally:
-        pool.close()
-        import gc
-        gc.collect()
-        s.close()
+        close(pool, s)
 
 
-def work(pool_path, storage_path, start, stop=None, quiet=False):
+def work(pool_path, start, stop=None, quiet=False):
     """Run transactions start, start+1, ... printing the id of each committed one."""
     pool = pmemobj.open(pool_path)
-    s = Journal(storage_path)
-    env = PoolEnv(pool)
+    s = open_journal(pool)
+    env = PoolEnv(pool, s)
     i = start
     while stop is None or i < stop:
-        target, aborts = plan(i)
-        rng = random.Random(i)
-        rng.random(), rng.random()
+        aborts = plan(i)[1]
         try:
-            if target == "pool":
-                with pool.transaction():
-                    pool_ops(i, rng, pool.root, env)
-                    if aborts:
-                        raise Aborted(i)
-            else:
-                with s.transaction():
-                    storage_ops(i, rng, s.root, s.stringRegistry,
-                                lambda n, t: s.schema.Entry(n=n, text=t))
-                    if aborts:
-                        raise Aborted(i)
+            with pool.transaction():
+                transaction(i, pool.root, s.root, s.stringRegistry, env)
+                if aborts:
+                    raise Aborted(i)
         except Aborted:
             pass
         else:
             if not quiet:
                 print(i, flush=True)
         i += 1
-    pool.close()
+    close(pool, s)
+
+
+def create_storage_file(path):
+    """A file-backed storage holding the ptypes part of the workload."""
+    with Journal(path) as s:
+        init_journal(s)
+
+
+def work_storage_file(path, start, stop):
+    """The storage work of transactions start..stop-1, on a file-backed storage."""
+    s = Journal(path)
+    env = PoolEnv(None, s)
+    for i in range(start, stop):
+        target, aborts = plan(i)
+        if not uses_storage(target):
+            continue
+        rng = random.Random(i)
+        rng.random(), rng.random()
+        try:
+            with s.transaction():
+                storage_ops(i, rng, s.root, s.stringRegistry, env.new_entry)
+                if aborts:
+                    raise Aborted(i)
+        except Aborted:
+            pass
+    gc.collect()
     s.close()
 
 
@@ -466,26 +531,25 @@ def next_committed(i):
 CHILD = "import sys, torture; torture.main(sys.argv[1:])"
 
 
-def spawn(what, pool_path, storage_path):
-    return subprocess.Popen([sys.executable, "-c", CHILD, what, pool_path, storage_path],
+def spawn(what, pool_path):
+    return subprocess.Popen([sys.executable, "-c", CHILD, what, pool_path],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=spawn_env())
 
 
 def campaign(directory, kills, seconds=None, seed=0, max_delay=0.03):
-    """Create a pool and a storage in *directory*, then start a child that
-    checks them and works on them, SIGKILL it at a random moment, and repeat
+    """Create a pool in *directory*, then start a child that checks it and
+    works on it, SIGKILL it at a random moment, and repeat
     *kills* times (or until *seconds* have passed).  Every child checks what the
     previous one left; a final check runs at the end.  Returns the counts."""
     pool_path = os.path.join(directory, "torture.pool")
-    storage_path = os.path.join(directory, "torture.storage")
-    create(pool_path, storage_path)
+    create(pool_path)
     rng = random.Random(seed)
     stats = {"kills": 0, "kills_during_recovery": 0, "checks": 0, "committed": 0,
              "in_flight_committed": 0, "last": 0}
     last = 0            # the last transaction a child reported as committed
     deadline = None if seconds is None else time.monotonic() + seconds
     while stats["kills"] < kills and (deadline is None or time.monotonic() < deadline):
-        child = spawn("child", pool_path, storage_path)
+        child = spawn("child", pool_path)
         early = rng.random() < 0.1          # sometimes kill it while it opens, recovers and checks
         if early:
             time.sleep(rng.uniform(0, 0.15))
@@ -516,7 +580,7 @@ def campaign(directory, kills, seconds=None, seed=0, max_delay=0.03):
             stats["committed"] += len(done)
             last = done[-1]
         stats["kills"] += 1
-    final = subprocess.run([sys.executable, "-c", CHILD, "check", pool_path, storage_path],
+    final = subprocess.run([sys.executable, "-c", CHILD, "check", pool_path],
                            capture_output=True, text=True, env=spawn_env(), timeout=300)
     if final.returncode != 0:
         raise AssertionError("final check failed:\n" + final.stderr)
@@ -535,32 +599,36 @@ def spawn_env():
 
 
 def main(argv):
-    what, pool_path, storage_path = argv[:3]
-    n = check(pool_path, storage_path)
+    what, pool_path = argv[:2]
+    n = check(pool_path)
     print("checked", n, flush=True)
     if what == "child":
-        work(pool_path, storage_path, n + 1)
+        work(pool_path, n + 1)
 
 
+def object_offsets(path, storage_file=False):
+    """Offsets of the objects (and their children and substructures) in the
+    pool (or a file-backed storage): the targets of 'object data' damage in
+    tests/corruption.py."""
+    def collect(p):
+        offs.add(p._p_oid[1])
+        offs.update(o[1] for o in p._p_traverse())
+        offs.update(o[1] for o in p._p_substructures())
 
-def object_offsets(pool_path, storage_path):
-    """Offsets of the objects (and their children and substructures) in both
-    files: the targets of 'object data' damage in tests/corruption.py."""
-    def collect(p, out):
-        out.add(p._p_oid[1])
-        out.update(o[1] for o in p._p_traverse())
-        out.update(o[1] for o in p._p_substructures())
-
-    pool = pmemobj.open(pool_path)
-    s = Journal(storage_path)
+    offs = set()
+    if storage_file:
+        pool, s = None, Journal(path)
+    else:
+        pool = pmemobj.open(path)
+        s = open_journal(pool)
     try:
-        pool_offs, storage_offs = set(), set()
-        todo = [pool.root]
+        todo = [pool.root] if pool is not None else []
+        v = None
         while todo:
             v = todo.pop()
             if not isinstance(v, pmemobj.PersistentBase):
                 continue
-            collect(v, pool_offs)
+            collect(v)
             if isinstance(v, PersistentDict):
                 todo.extend(v.values())
             elif isinstance(v, PersistentList):
@@ -569,11 +637,12 @@ def object_offsets(pool_path, storage_path):
                 todo.extend(getattr(v, a, None) for a in REC_ATTRS)
         r = s.root
         for p in [r, r.entries, r.ints, r.byKey, r.keys, s.stringRegistry, *r.entries, *r.byKey.itervalues()]:
-            collect(p, storage_offs)
+            collect(p)
         del r, p, v
-        return {"pool": sorted(pool_offs), "storage": sorted(storage_offs)}
+        return sorted(offs)
     finally:
-        pool.close()
-        import gc
-        gc.collect()
-        s.close()
+        if pool is None:
+            gc.collect()
+            s.close()
+        else:
+            close(pool, s)
