@@ -9,35 +9,16 @@ import time
 
 import pytest
 
-from support import ROOT
+from support import ROOT, TESTS
 
-SCHEMA = r"""
-from ptypes.storage import Storage, List, Dict, Set
-
-class Journal(Storage):
-    def populateSchema(self):
-        class Entry(self.schema.Structure):
-            n = self.schema.Int
-            text = self.schema.ByteString
-        self.define(List('Entries')[Entry])
-        self.define(List('Ints')[self.schema.Int])
-        self.define(Dict('ByKey')[self.schema.ByteString, Entry])
-        self.define(Set('Keys')[self.schema.ByteString])
-        class Root(self.schema.Structure):
-            count = self.schema.Int
-            total = self.schema.Float
-            label = self.schema.ByteString
-            entries = self.schema.Entries
-            ints = self.schema.Ints
-            byKey = self.schema.ByKey
-            keys = self.schema.Keys
-"""
+# the Journal schema of the crash torture (tests/torture.py); Root.last counts the updates
+SCHEMA = "from torture import Journal, init_journal\n"
 
 CHILD = SCHEMA + r"""
 import sys
 s = Journal(sys.argv[1])
 r = s.root
-i = r.count.contents
+i = r.last.contents
 while True:
     with s.transaction():
         e = s.schema.Entry(n=i, text=b'entry %d' % i)
@@ -51,7 +32,7 @@ while True:
         r.label = b'label %d' % i                  # frees the previous label
         s.stringRegistry.get(b'r%d' % (i % 50))
         r.total.add(1.0)
-        r.count.inc()
+        r.last.inc()
     i += 1
     print(i, flush=True)
 """
@@ -63,7 +44,7 @@ def check(path):
 import sys
 s = Journal(sys.argv[1])
 r = s.root
-n = r.count.contents
+n = r.last.contents
 assert r.total.contents == n, (r.total.contents, n)
 assert [e.n.contents for e in r.entries] == list(range(n))
 assert [e.text.contents for e in r.entries] == [b'entry %d' % i for i in range(n)]
@@ -80,7 +61,7 @@ assert stats['freed_total'] == 0, stats
 s.close()
 print(n)
 """
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
     proc = subprocess.run([sys.executable, '-c', code, path], capture_output=True, text=True,
                           timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -89,16 +70,11 @@ print(n)
 
 @pytest.mark.crash
 def test_sigkill_during_updates(pool_path):
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
     setup = SCHEMA + r"""
 import sys
 with Journal(sys.argv[1], fileSize=256 << 20) as s:
-    r = s.root
-    r.entries = s.schema.Entries()
-    r.ints = s.schema.Ints()
-    r.byKey = s.schema.ByKey(4)
-    r.keys = s.schema.Keys()
-    del r
+    init_journal(s)
 """
     subprocess.run([sys.executable, '-c', setup, pool_path], check=True, env=env, timeout=60)
     rng = random.Random(7)
