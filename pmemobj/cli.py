@@ -70,6 +70,50 @@ def inspect_pool(path):
             mm.close()
 
 
+class _Look:
+    """What a ptypes Storage needs of its pool, on the MemoryManager of a look."""
+
+    def __init__(self, mm, path):
+        self.mm, self.filename = mm, path
+
+    @property
+    def closed(self):
+        return self.mm.closed
+
+    @property
+    def root(self):
+        return self.mm.get_root()
+
+    def transaction(self):
+        return self.mm.transaction()
+
+
+@contextlib.contextmanager
+def reading_kept_storage(mm, path):
+    """Within the block, the ptypes objects of a pool that keeps a Storage in
+    its root dict can be read; yields the storage's key (or None)."""
+    try:
+        from ptypes.storage import Storage, kept_storage_name
+    except ImportError:
+        yield None
+        return
+    look = _Look(mm, path)
+    try:
+        name = kept_storage_name(look)
+        st = None if name is None else Storage(pool=look, name=name)
+    except (TypeError, ValueError, OSError):      # damage: shown where the walk meets it
+        name = st = None
+    try:
+        yield name
+    finally:
+        if st is not None:
+            _pygc.collect()
+            try:
+                st.close()
+            except ValueError:
+                st._abandon()
+
+
 def _mode(is_pmem):
     if not is_pmem:
         return "emulated (msync on every flush; survives process crash and power loss)"
@@ -130,6 +174,7 @@ def pool_info(mm, path):
         "garbage_bytes": stats["freed_bytes"],
         "refcounts_wrong": stats["refcounts_wrong"],
         "damage": damage,
+        "ptypes_storage": None,
     }
 
 
@@ -152,6 +197,9 @@ def format_info(info, out):
     w(f"clean shutdown:    {flag}\n")
     w(f"earlier opens:     {info['opens_before']}\n")
     w(f"root:              {info['root_type']}\n")
+    if info.get("ptypes_storage") is not None:
+        w(f"ptypes storage:    kept in pool.root[{info['ptypes_storage']!r}] "
+          f"(python -m ptypes info --name {info['ptypes_storage']} FILE)\n")
     if info["damage"]:
         w(f"DAMAGE:            {info['damage']}\n")
         return
@@ -393,6 +441,8 @@ def cmd_info(args, out):
     else:
         with inspect_pool(args.file) as mm:
             info = pool_info(mm, args.file)
+            with reading_kept_storage(mm, args.file) as name:
+                info["ptypes_storage"] = name
     if args.json:
         json.dump(info, out, indent=2)
         out.write("\n")
@@ -410,7 +460,9 @@ def cmd_check(args, out):
         out.write("libpmemobj check: INCONSISTENT\n")
         problems.append("libpmemobj reports the pool inconsistent")
     ctx = inspect_storage(args.file, args.name) if args.ptypes else inspect_pool(args.file)
-    with ctx as handle:
+    with ctx as handle, contextlib.ExitStack() as stack:
+        if not args.ptypes:
+            stack.enter_context(reading_kept_storage(handle, args.file))
         mm = handle._pool.mm if args.ptypes else handle
         clean = not mm.unclean
         if not clean:
@@ -501,7 +553,7 @@ def cmd_dump(args, out):
             walk(root, args.depth, visit, args.max_items)
             del root
     else:
-        with inspect_pool(args.file) as mm:
+        with inspect_pool(args.file) as mm, reading_kept_storage(mm, args.file):
             root = mm.get_root()
             if _is_ptypes_root(root):
                 out.write("root: ptypes storage root (use: python -m ptypes dump FILE)\n")

@@ -20,7 +20,7 @@ import types
 import warnings
 import weakref
 
-from pmemobj._core import MIN_POOL_SIZE, InvalidPoolError, TransactionError
+from pmemobj._core import MIN_POOL_SIZE, InvalidPoolError, MemoryManager, TransactionError
 from pmemobj.collections.dict import PersistentDict
 from pmemobj.pool import PersistentObjectPool
 
@@ -139,6 +139,22 @@ class Set(Dict):
 
 # ---------------------------------------------------------------------------
 
+def kept_storage_name(pool):
+    """The key of ``pool.root`` under which the pmemobj pool *pool* keeps a
+    ptypes Storage, or None."""
+    holder = pool.root
+    if not isinstance(holder, PersistentDict):
+        return None
+    for key in list(holder.keys()):
+        try:
+            value = holder[key]
+        except (ValueError, TypeError, OSError):     # ptypes objects while no storage is open
+            continue
+        if isinstance(value, _o.PtStorageRoot):
+            return key
+    return None
+
+
 class Storage:
     """A persistent store in the pool file `fileName`, or kept inside an open
     pmemobj pool.
@@ -166,13 +182,14 @@ class Storage:
         if self._in_pool:
             if fileName is not None or fileSize is not None:
                 raise TypeError("a Storage is kept in a file (fileName, fileSize) or in a pool (pool=), not both")
-            if not isinstance(pool, PersistentObjectPool):
+            if not isinstance(getattr(pool, "mm", None), MemoryManager):
                 raise TypeError(f"pool= must be a pmemobj PersistentObjectPool, not {type(pool).__name__}")
             if pool.closed:
                 raise ValueError(f"the pool {pool.filename!r} is closed")
             self.fileName = pool.filename
             self._pool = pool
             self._name = name
+            self._check_single_storage()
         elif fileName is None:
             raise TypeError("Storage() needs a fileName or pool=")
         else:
@@ -373,6 +390,18 @@ class Storage:
             else:
                 self._pool.root = sr
         self._storage_root = sr
+
+    def _check_single_storage(self):
+        """Refuse a second storage in one pool: ptypes objects held by pmemobj
+        containers are read with the schema of the storage that is open.
+        (Runs before this storage's session is attached, so that looking at
+        the root's values never reads ptypes objects with a foreign schema.)"""
+        if self._find_storage_root() is not None:
+            return
+        other = kept_storage_name(self._pool)
+        if other is not None:
+            raise ValueError(f"the pool {self.fileName!r} already keeps a ptypes Storage in "
+                             f"pool.root[{other!r}] (one Storage per pool)")
 
     def _find_storage_root(self):
         """What the storage's data hangs from (None: a new storage)."""

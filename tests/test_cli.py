@@ -263,7 +263,9 @@ def test_ptypes_on_a_plain_pool(healthy):
 MAKE_STORAGE_IN_POOL = MAKE_STORAGE.replace("s = Store(sys.argv[1])", """import pmemobj
 pool = pmemobj.create(sys.argv[1])
 pool.root = pool.new(pmemobj.PersistentDict, {'answer': 42})
-s = Store(pool=pool, name='store')""").replace("s.close()", "s.close()\npool.close()")
+s = Store(pool=pool, name='store')""").replace("s.close()", """pool.root['first'] = s.root.items[0]
+s.close()
+pool.close()""")
 
 
 def test_ptypes_storage_kept_in_a_pool(tmpdir_shm):
@@ -271,7 +273,11 @@ def test_ptypes_storage_kept_in_a_pool(tmpdir_shm):
     r = run_python(MAKE_STORAGE_IN_POOL, path)
     assert r.returncode == 0, r.stderr
     d = info(path)
-    assert d["kind"] == "pmemobj pool"
+    assert d["kind"] == "pmemobj pool" and d["ptypes_storage"] == "store"
+    r = cli("check", path)                  # the pmemobj view reads the ptypes objects too
+    assert r.returncode == 0 and "0 failed" in r.stdout and "result: ok" in r.stdout, r.stdout
+    out = cli("dump", path).stdout.splitlines()
+    assert "  'first': Item" in out and "    .label: ByteString b'item0'" in out, out
     r = cli("info", "--json", "--name", "store", path, module="ptypes")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
@@ -285,4 +291,4 @@ def test_ptypes_storage_kept_in_a_pool(tmpdir_shm):
                        "no ptypes storage in pool.root['other']")
     assert_clean_error(cli("info", path, module="ptypes"), "not a ptypes storage")
     r = run_python("import sys, pmemobj\nwith pmemobj.open(sys.argv[1]) as p: print(sorted(p.root))", path)
-    assert r.stdout.split() == ["['answer',", "'store']"], r.stderr      # nothing was created
+    assert r.stdout.split() == ["['answer',", "'first',", "'store']"], r.stderr      # nothing was created

@@ -120,18 +120,23 @@ def test_deleting_the_storage_frees_all_of_it(pool_path):
     close_both(s, pool)
 
 
-def test_two_storages_under_different_names_are_refused_while_one_is_open(pool_path):
+def test_one_storage_per_pool(pool_path):
     pool = pmemobj.create(pool_path)
     s = new_journal(pool, "a")
+    pool.root["entry"] = s.schema.Entry(n=1, text=b"of a")
     with pytest.raises(ValueError, match="one Storage per pool"):
+        Journal(pool=pool, name="a")                # the same one twice
+    with pytest.raises(ValueError, match=r"already keeps a ptypes Storage in pool.root\['a'\]"):
         Journal(pool=pool, name="b")
-    assert list(pool.root) == ["a"]                 # nothing was created for "b"
+    gc.collect()
     s.close()
-    t = new_journal(pool, "b")                      # one at a time is fine
-    t.close()
+    # a second schema could not tell its objects from the first one's
+    with pytest.raises(ValueError, match=r"pool.root\['a'\]"):
+        Journal(pool=pool, name="b")
+    assert sorted(pool.root) == ["a", "entry"]      # nothing was created for "b"
     s = Journal(pool=pool, name="a")
-    s.close()
-    pool.close()
+    assert pool.root["entry"].text.contents == b"of a"
+    close_both(s, pool)
 
 
 def test_misuse_gives_clear_errors(pool_path):
