@@ -243,6 +243,101 @@ def _fault_counts():
 
 
 # ---------------------------------------------------------------------------
+# Frees deferred past a full log.  Every free in a transaction needs an entry in
+# its redo log, which grows by allocating from the heap; in a full pool it
+# cannot, and a transaction that frees many objects (clearing a big collection)
+# would fail.  A free refused for that reason is deferred instead: once the
+# transaction commits the block is garbage (nothing references it), and it is
+# freed right after the commit in transactions of its own, small enough for
+# the log, each giving space back.  If the process dies first, the block is
+# unreachable garbage for the gc that the next open runs.  An abort forgets the
+# transaction's deferred frees: their objects are alive again.
+
+cdef bint _deferring = False                      # some pool has deferred frees: the only test on the normal path
+_tx_deferred = weakref.WeakKeyDictionary()        # mm -> offsets its open transaction could not free
+_committed_deferred = weakref.WeakKeyDictionary() # mm -> offsets of committed garbage still to free
+_draining = weakref.WeakKeyDictionary()           # mm -> ident of the thread freeing its committed garbage
+DEF DEFERRED_BATCH = 32     # frees that fit the log a transaction has before it grows
+
+
+cdef bint _defer_free(MemoryManager mm, uint64_t off) except -1:
+    """Record a free the full log refused; False inside the transactions that free such records."""
+    global _deferring
+    if _draining.get(mm) == mm.owner:
+        return False
+    lst = _tx_deferred.get(mm)
+    if lst is None:
+        lst = _tx_deferred[mm] = []
+    lst.append(off)
+    _deferring = True
+    return True
+
+
+cdef _update_deferring():
+    global _deferring
+    _deferring = len(_tx_deferred) != 0 or len(_committed_deferred) != 0
+
+
+cdef _forget_deferred(MemoryManager mm):
+    _tx_deferred.pop(mm, None)
+    _committed_deferred.pop(mm, None)
+    _update_deferring()
+
+
+cdef _free_deferred(MemoryManager mm):
+    """Free the committed garbage of `mm` in transactions that fit its log
+    (starting small and growing while they commit); what does not fit stays
+    queued for the next commit, close (which then leaves the pool to the
+    recovery gc) or gc."""
+    cdef size_t batch = DEFERRED_BATCH, k
+    done = _tx_deferred.pop(mm, None)
+    pending = _committed_deferred.get(mm)
+    if done:
+        if pending is None:
+            pending = _committed_deferred[mm] = []
+        pending.extend(done)
+    if not pending or mm in _draining or mm.closed:
+        _update_deferring()
+        return
+    _draining[mm] = PyThread_get_thread_ident()
+    try:
+        while pending:
+            # taken out of the list first: other threads' commits may append meanwhile
+            k = min(batch, <size_t>len(pending))
+            chunk = pending[len(pending) - k:]
+            del pending[len(pending) - k:]
+            mm.begin()
+            try:
+                for off in chunk:
+                    mm.free(off)
+            except BaseException as e:
+                mm.end(False)
+                pending.extend(chunk)
+                if not isinstance(e, PoolFullError):
+                    raise
+                if batch == 1:
+                    break
+                batch //= 2
+                continue
+            try:
+                mm.end(True)
+            except BaseException as e:
+                pending.extend(chunk)
+                if not isinstance(e, PoolFullError):
+                    raise
+                if batch == 1:
+                    break
+                batch //= 2
+                continue
+            batch = min(2 * batch, <size_t>FREE_BATCH)
+    finally:
+        _draining.pop(mm, None)
+        if not pending:
+            _committed_deferred.pop(mm, None)
+        _update_deferring()
+
+
+# ---------------------------------------------------------------------------
 # Traverse functions of compiled persistent types, by class
 
 cdef dict _traverse_registry = {}      # class -> address of its traverse_fn
@@ -476,10 +571,13 @@ cdef class MemoryManager:
             return
         if self.owner != 0:
             raise TransactionError("cannot close the pool inside a transaction")
+        if _deferring:
+            _free_deferred(self)
         self.begin()
         try:
             self.snapshot(&self.rootp.clean, 8)
-            self.rootp.clean = 1
+            # garbage whose free is still deferred is left to the gc of the next open
+            self.rootp.clean = 0 if _deferring and _committed_deferred.get(self) else 1
         except BaseException:
             self.end(False)
             raise
@@ -488,6 +586,8 @@ cdef class MemoryManager:
 
     cdef _abandon(self):
         """Stop using a pool libpmemobj can no longer be trusted with (not even to close it)."""
+        if _deferring:
+            _forget_deferred(self)
         self.tx_cm = None
         self.pop = NULL
         self.base = NULL
@@ -502,6 +602,8 @@ cdef class MemoryManager:
         self.orphans.clear()
 
     cdef _release(self):
+        if _deferring:
+            _forget_deferred(self)
         self.tx_cm = None
         pmemobj_close(self.pop)
         self.pop = NULL
@@ -663,6 +765,8 @@ cdef class MemoryManager:
         self.tx_new.clear()
         self.tx_freed.clear()
         self.tx_orphans = None
+        if _deferring:
+            _free_deferred(self)
         return 0
 
     cdef _rollback_volatile(self):
@@ -682,6 +786,8 @@ cdef class MemoryManager:
         if self.tx_orphans:
             self.orphans.update(self.tx_orphans)
             self.tx_orphans = None
+        if _deferring:
+            _tx_deferred.pop(self, None)    # the objects are alive again
         del self.type_names[self._persistent_type_count():]
         del self.type_classes[len(self.type_names):]
         del self.type_traverse[len(self.type_names):]
@@ -732,12 +838,16 @@ cdef class MemoryManager:
         return oid.off
 
     cdef int free(self, uint64_t off) except -1:
+        cdef int rc
         self.writable()
         self.ptr(off, 1)
         if _fault(FAULT_FREE):
             self.fail(ENOMEM, "free (injected fault)")
-        if pmemobj_tx_xfree(pyp_oid(self.uuid_lo, off), POBJ_XFREE_NO_ABORT) != 0:
-            self.fail(errno, "free")
+        rc = pmemobj_tx_xfree(pyp_oid(self.uuid_lo, off), POBJ_XFREE_NO_ABORT)
+        if rc != 0:
+            if rc == ENOMEM and _defer_free(self, off):
+                return 0
+            self.fail(rc, "free")
         return 0
 
     cdef uint64_t realloc_raw(self, uint64_t off, size_t n, uint64_t type_num, bint zero) except 0:
@@ -762,10 +872,15 @@ cdef class MemoryManager:
         cdef pyp_header_t *h = <pyp_header_t *>self.obj(off, HEADER)
         if h.refcount == 0:
             raise InvalidPoolError(EINVAL, f"damaged pool: reference count underflow at 0x{off:x}", self.filename)
-        self.snapshot(&h.refcount, 8)
-        h.refcount -= 1
-        if h.refcount != 0:
+        if h.refcount != 1:
+            self.snapshot(&h.refcount, 8)
+            h.refcount -= 1
             return 0
+        # The last reference: the object is freed in this transaction, so its
+        # count is neither snapshotted nor written (half the log a free needs);
+        # an abort undoes the free and finds the object as it was.  _deallocate
+        # writes the 0 when a live proxy keeps the object.
+        self.writable()
         st.items = NULL
         st.n = st.cap = 0
         try:
@@ -790,6 +905,9 @@ cdef class MemoryManager:
             if ref is not None and ref() is not None:
                 # Python still holds it (e.g. the value lst.pop() returns): it lives on
                 # with count 0, like a new object, until gc finds it unreferenced.
+                if h.refcount != 0:         # left at 1 by the decref that released it
+                    self.snapshot(&h.refcount, 8)
+                    h.refcount = 0
                 return 0
             fn = self._traverse_fn(tid)
             if fn:
@@ -1261,6 +1379,9 @@ cdef class MemoryManager:
         if self.orphans and not dry_run:    # free them the ordinary way first (begin does it)
             self.begin()
             self.end(True)
+        if _deferring and not dry_run:
+            _free_deferred(self)
+            _forget_deferred(self)          # what is left is unreachable: the sweep frees it
         g.mm = <void *>self
         try:
             _gc_enumerate(self, &g)
@@ -1503,6 +1624,13 @@ cdef class MemoryManager:
         return self.dirty
 
     @property
+    def deferred_frees(self):
+        """Blocks of committed transactions not freed yet: frees a full pool's log
+        refused, done after the commit in transactions of their own (0 unless
+        that too failed; close() then leaves them to the gc of the next open)."""
+        return len(_committed_deferred.get(self, ())) if _deferring else 0
+
+    @property
     def root_clean(self):
         """The clean-shutdown flag as stored in the pool (0 while open)."""
         self.check()
@@ -1531,10 +1659,11 @@ cdef int _dealloc_visit(void *ctx, uint64_t off, int kind) except -1:
     h = <pyp_header_t *>mm.obj(off, HEADER)
     if h.refcount == 0:
         raise InvalidPoolError(EINVAL, f"damaged pool: reference count underflow at 0x{off:x}", mm.filename)
+    if h.refcount == 1:
+        stack_push(c.stack, off)    # freed in this transaction: its count is left as it is (see decref)
+        return 0
     mm.snapshot(&h.refcount, 8)
     h.refcount -= 1
-    if h.refcount == 0:
-        stack_push(c.stack, off)
     return 0
 
 

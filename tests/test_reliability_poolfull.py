@@ -3,13 +3,20 @@ PoolFullError that rolls back the failing transaction; the pool stays
 consistent; after deleting objects the space is usable again, and the state
 survives a reopen."""
 import gc
+import os
+import signal
 
 import pytest
 
 import pmemobj
-from pmemobj import PersistentDict, PersistentList, PoolFullError
+from pmemobj import PersistentDict, PersistentList, PersistentSet, PoolFullError
+
+from pmemobj import _core
+from support import run_python
 
 import torture
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
 
 POOL_SIZE = 16 << 20
 REFILL = {}                 # kind -> (objects that fit, objects deleted, objects that fit again)
@@ -140,24 +147,260 @@ def test_fill_delete_refill(pool_path, kind):
         assert_consistent(pool)
 
 
-@pytest.mark.xfail(strict=True, raises=PoolFullError, reason=(
-    "in a full pool one transaction cannot free many objects: every free needs room in the "
-    "transaction's log, which grows by allocating from the full heap (core: reserve log space?)"))
+def fill_list_of_tuples(pool, items):
+    """Append tuples, 100 per transaction, until the pool is full; returns the count."""
+    try:
+        while True:
+            with pool.transaction():
+                for i in range(100):
+                    items.append((len(items), i))
+    except PoolFullError:
+        pass
+    return len(items)
+
+
+def top_up(pool, slot):
+    """Fill what room is left with 1 KB strs (in buckets under pool.root[slot])."""
+    return fill(pool, Buckets(pool, pool.root[slot]), _str, 0)
+
+
+def reopen_consistent(pool_path):
+    assert pmemobj.check_file(pool_path)
+    pool = pmemobj.open(pool_path)
+    assert pool.recovered is None               # closed cleanly: nothing left to the recovery gc
+    assert_consistent(pool)
+    return pool
+
+
 def test_clearing_a_full_pool_in_one_transaction(pool_path):
     with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
         items = pool.root = pool.new(PersistentList)
-        try:
-            while True:
-                with pool.transaction():
-                    for i in range(100):
-                        items.append((len(items), i))
-        except PoolFullError:
-            pass
+        n = fill_list_of_tuples(pool, items)
+        assert n > 1000
         items.clear()
-        assert len(items) == 0
+        assert len(items) == 0 and pool.mm.deferred_frees == 0
+        assert_consistent(pool)
+        assert fill_list_of_tuples(pool, items) >= n * 0.9         # the space came back
+    with reopen_consistent(pool_path) as pool:
+        assert len(pool.root) >= n * 0.9
 
 
-def test_orphans_survive_a_failed_transaction(pool_path):
+def _big_list(pool):
+    lst = pool.new(PersistentList)
+    return lst, lambda i: lst.append(("t%d" % i, i, 2 ** 70 + i)), lst.clear
+
+
+def _big_dict(pool):
+    d = pool.new(PersistentDict)
+    def add(i):
+        d["key %d" % i] = ("v%d" % i, pool.new(PersistentList, [i]))
+    return d, add, d.clear
+
+
+def _big_set(pool):
+    st = pool.new(PersistentSet)
+    return st, lambda i: st.add("member %d" % i), st.clear
+
+
+def _nested(pool):
+    """A dict of lists of objects holding strs, lists and a shared object."""
+    shared = pool.new(torture.Rec)
+    top = pool.new(PersistentDict, {"shared": shared})
+    def add(i):
+        group = top.get(i // 50)
+        if group is None:
+            group = top[i // 50] = pool.new(PersistentList)
+        o = pool.new(torture.Rec)
+        o.a0, o.a1, o.a2 = "attribute %d" % i, pool.new(PersistentList, [i, str(i)]), shared
+        group.append(o)
+    def delete():
+        del pool.root["big"]
+    return top, add, delete
+
+
+BIG = {"list": _big_list, "dict": _big_dict, "set": _big_set, "nested": _nested}
+
+
+def fill_big(pool, kind):
+    """pool.root["big"]: a structure of `kind` grown until the pool is full, then the
+    room left filled with small strs; returns a function deleting everything in it."""
+    pool.root["small"] = pool.new(PersistentList)
+    big, add, delete = BIG[kind](pool)
+    pool.root["big"] = big
+    i = 0
+    try:
+        while True:
+            with pool.transaction():
+                for _ in range(50):
+                    add(i)
+                    i += 1
+    except PoolFullError:
+        pass
+    assert top_up(pool, "small") >= 0
+    with pytest.raises(PoolFullError):          # really full: not even one small str fits
+        with pool.transaction():
+            pool.root["small"][-1].append(_str(pool, -1))
+    return big, delete
+
+
+def python_copy(big):
+    if isinstance(big, PersistentDict):
+        return {k: python_copy(v) for k, v in big.items()}
+    if isinstance(big, PersistentList):
+        return [python_copy(v) for v in big]
+    if isinstance(big, PersistentSet):
+        return set(big)
+    if isinstance(big, torture.Rec):
+        return ("Rec",) + tuple(python_copy(getattr(big, a, None)) for a in ("a0", "a1")) + (
+            getattr(big, "a2", None) is not None,)
+    if isinstance(big, tuple):
+        return tuple(python_copy(v) for v in big)
+    return big
+
+
+@pytest.mark.parametrize("kind", sorted(BIG))
+def test_deleting_a_big_structure_of_a_full_pool_in_one_transaction(pool_path, kind):
+    with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
+        pool.root = pool.new(PersistentDict)
+        big, delete = fill_big(pool, kind)
+        before = pool.mm._gc(dry_run=True)["kept_total"]
+        del big
+        with pool.transaction():
+            delete()
+        assert pool.mm.deferred_frees == 0
+        assert_consistent(pool)
+        after = pool.mm._gc(dry_run=True)["kept_total"]
+        assert before - after > 1000, (before, after)
+        # the space is usable again
+        assert fill(pool, Buckets(pool, pool.root["small"]), _str, 10 ** 6) > 100
+    with reopen_consistent(pool_path) as pool:
+        if kind == "nested":
+            assert "big" not in pool.root
+        else:
+            assert len(pool.root["big"]) == 0
+
+
+@pytest.mark.parametrize("kind", sorted(BIG))
+def test_an_aborted_clearing_of_a_full_pool_restores_everything(pool_path, kind):
+    with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
+        pool.root = pool.new(PersistentDict)
+        big, delete = fill_big(pool, kind)
+        expected = python_copy(big)
+        n_small = len(Buckets(pool, pool.root["small"]))
+        del big
+        with pytest.raises(RuntimeError):
+            with pool.transaction():
+                delete()
+                pool.root["small"].clear()
+                raise RuntimeError("abort the clearing")
+        assert pool.mm.deferred_frees == 0
+        assert python_copy(pool.root["big"]) == expected
+        assert len(Buckets(pool, pool.root["small"])) == n_small
+        assert_consistent(pool)
+    with reopen_consistent(pool_path) as pool:
+        assert python_copy(pool.root["big"]) == expected
+        assert len(Buckets(pool, pool.root["small"])) == n_small
+        # and deleting works after the reopen
+        with pool.transaction():
+            BIG_DELETE[kind](pool)
+        assert_consistent(pool)
+
+
+BIG_DELETE = {"list": lambda pool: pool.root["big"].clear(), "dict": lambda pool: pool.root["big"].clear(),
+              "set": lambda pool: pool.root["big"].clear(), "nested": lambda pool: pool.root.pop("big")}
+
+
+def test_a_full_pool_is_cleared_in_one_transaction_again_after_reopen(pool_path):
+    with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
+        items = pool.root = pool.new(PersistentList)
+        n = fill_list_of_tuples(pool, items)
+        items.clear()
+    for round in range(2):
+        with reopen_consistent(pool_path) as pool:
+            items = pool.root
+            assert len(items) == 0
+            assert fill_list_of_tuples(pool, items) >= n * 0.9
+            with pool.transaction():
+                items.clear()
+            assert len(items) == 0 and pool.mm.deferred_frees == 0
+            assert_consistent(pool)
+
+
+def _clear_leaving_garbage(pool):
+    """Clear a full pool's list in one transaction while the frees deferred past
+    its full log cannot run yet (as if another thread were doing them)."""
+    items = pool.root = pool.new(PersistentList)
+    n = fill_list_of_tuples(pool, items)
+    _core._draining[pool.mm] = -1
+    items.clear()
+    pending = pool.mm.deferred_frees
+    assert pending > 100 and len(items) == 0
+    dry = pool.mm._gc(dry_run=True)
+    assert dry["freed_total"] == pending and dry["refcounts_wrong"] == 0, dry
+    return n, pending
+
+
+def test_deferred_frees_are_done_by_the_next_commit(pool_path):
+    with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
+        n, pending = _clear_leaving_garbage(pool)
+        del _core._draining[pool.mm]
+        with pool.transaction():
+            pool.root.append(1)
+        assert pool.mm.deferred_frees == 0
+        assert_consistent(pool)
+    with reopen_consistent(pool_path) as pool:
+        assert list(pool.root) == [1]
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+def test_deferred_frees_are_done_by_close(pool_path, blocked):
+    with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
+        n, pending = _clear_leaving_garbage(pool)
+        if not blocked:
+            del _core._draining[pool.mm]
+        # close() frees them, or its gc does
+    _core._draining.clear()
+    with reopen_consistent(pool_path) as pool:
+        assert len(pool.root) == 0
+
+
+def test_deferred_frees_left_at_close_go_to_the_gc_of_the_next_open(pool_path):
+    with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
+        n, pending = _clear_leaving_garbage(pool)
+        pool.mm.close()                             # cannot free them: leaves the pool to gc
+        assert pool.mm.deferred_frees == 0
+    _core._draining.clear()
+    assert pmemobj.check_file(pool_path)
+    with pmemobj.open(pool_path) as pool:
+        assert pool.recovered["freed_total"] == pending
+        assert len(pool.root) == 0
+        assert_consistent(pool)
+        assert fill_list_of_tuples(pool, pool.root) >= n * 0.9
+
+
+def test_deferred_frees_survive_a_crash_as_garbage(pool_path):
+    proc = run_python(f"""
+import os, signal, sys
+sys.path.insert(0, {TESTS!r})
+import pmemobj
+from pmemobj import _core
+import test_reliability_poolfull as t
+pool = pmemobj.create({pool_path!r}, pool_size=t.POOL_SIZE)
+n, pending = t._clear_leaving_garbage(pool)
+print(n, pending, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+""")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    n, pending = map(int, proc.stdout.split())
+    assert pmemobj.check_file(pool_path)
+    with pmemobj.open(pool_path) as pool:
+        assert pool.recovered["freed_total"] == pending
+        assert len(pool.root) == 0
+        assert_consistent(pool)
+        assert fill_list_of_tuples(pool, pool.root) >= n * 0.9
+
+
+def test_orphans_of_a_full_pool_are_freed(pool_path):
     with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
         items = Buckets(pool, pool.new(PersistentList))
         pool.root = items.root
@@ -166,18 +409,16 @@ def test_orphans_survive_a_failed_transaction(pool_path):
         del items.root[-4:-2]                         # refcount 0; alive while held
         del held                                      # orphans: freed when a transaction begins
         gc.collect()
-        for i in range(3):                            # each fails in the full pool
-            try:
-                with pool.transaction():
-                    items.append(_object(pool, -i))
-            except PoolFullError:
-                pass
-            assert len(pool.mm.orphans) == 2          # still queued, not forgotten
-        make_room(items.delete_last, lambda: len(items), len(items) - 2000)
-        # Freeing the two buckets' 3076 objects in one transaction may still not
-        # fit the log in this fragmented pool; gc frees them in smaller batches.
-        result = pool.gc()
-        assert result["freed_total"] >= 3076 and len(pool.mm.orphans) == 0, result
+        assert len(pool.mm.orphans) == 2
+        # the two buckets and their objects are freed in the orphans' transaction
+        # although the pool is full: the frees its log has no room for are done
+        # after the commit
+        try:
+            with pool.transaction():
+                items.append(_object(pool, -1))
+        except PoolFullError:
+            pass
+        assert len(pool.mm.orphans) == 0 and pool.mm.deferred_frees == 0
         dry = pool.mm._gc(dry_run=True)
         assert dry["freed_total"] == 0 and dry["refcounts_wrong"] == 0, dry
 
