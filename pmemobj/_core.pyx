@@ -253,21 +253,26 @@ def _fault_counts():
 # unreachable garbage for the gc that the next open runs.  An abort forgets the
 # transaction's deferred frees: their objects are alive again.
 
-cdef bint _deferring = False                      # some pool has deferred frees: the only test on the normal path
-_tx_deferred = weakref.WeakKeyDictionary()        # mm -> offsets its open transaction could not free
-_committed_deferred = weakref.WeakKeyDictionary() # mm -> offsets of committed garbage still to free
-_draining = weakref.WeakKeyDictionary()           # mm -> ident of the thread freeing its committed garbage
+cdef bint _deferring = False        # some pool has deferred frees: the only test on the normal path
+# By the pool's MemoryManager (its address: a pool is forgotten when it closes or dies):
+cdef dict _tx_deferred = {}         # offsets its open transaction could not free
+cdef dict _committed_deferred = {}  # offsets of committed garbage still to free
+cdef dict _draining = {}            # ident of the thread freeing that garbage (or -1: held, for tests)
 DEF DEFERRED_BATCH = 32     # frees that fit the log a transaction has before it grows
+
+
+cdef inline size_t _key(MemoryManager mm) noexcept:
+    return <size_t><void *>mm
 
 
 cdef bint _defer_free(MemoryManager mm, uint64_t off) except -1:
     """Record a free the full log refused; False inside the transactions that free such records."""
     global _deferring
-    if _draining.get(mm) == mm.owner:
+    if _draining.get(_key(mm)) == mm.owner:
         return False
-    lst = _tx_deferred.get(mm)
+    lst = _tx_deferred.get(_key(mm))
     if lst is None:
-        lst = _tx_deferred[mm] = []
+        lst = _tx_deferred[_key(mm)] = []
     lst.append(off)
     _deferring = True
     return True
@@ -275,12 +280,27 @@ cdef bint _defer_free(MemoryManager mm, uint64_t off) except -1:
 
 cdef _update_deferring():
     global _deferring
-    _deferring = len(_tx_deferred) != 0 or len(_committed_deferred) != 0
+    _deferring = len(_tx_deferred) != 0 or len(_committed_deferred) != 0 or len(_draining) != 0
 
 
-cdef _forget_deferred(MemoryManager mm):
-    _tx_deferred.pop(mm, None)
-    _committed_deferred.pop(mm, None)
+cdef _settle_deferred(MemoryManager mm, bint committed):
+    """At the end of the outermost transaction, still under the pool's lock (the
+    next transaction's deferred frees are its own): keep its deferred frees as
+    garbage to free if it committed, forget them if it rolled back."""
+    done = _tx_deferred.pop(_key(mm), None)
+    if done and committed:
+        pending = _committed_deferred.get(_key(mm))
+        if pending is None:
+            _committed_deferred[_key(mm)] = done
+        else:
+            pending.extend(done)
+    _update_deferring()
+
+
+cdef _forget_deferred(size_t key):
+    _tx_deferred.pop(key, None)
+    _committed_deferred.pop(key, None)
+    _draining.pop(key, None)
     _update_deferring()
 
 
@@ -288,25 +308,21 @@ cdef _free_deferred(MemoryManager mm):
     """Free the committed garbage of `mm` in transactions that fit its log
     (starting small and growing while they commit); what does not fit stays
     queued for the next commit, close (which then leaves the pool to the
-    recovery gc) or gc."""
+    recovery gc) or gc.  Commits of other threads meanwhile add to the list
+    this loop empties (list and dict operations do not let other threads in)."""
     cdef size_t batch = DEFERRED_BATCH, k
-    done = _tx_deferred.pop(mm, None)
-    pending = _committed_deferred.get(mm)
-    if done:
-        if pending is None:
-            pending = _committed_deferred[mm] = []
-        pending.extend(done)
-    if not pending or mm in _draining or mm.closed:
-        _update_deferring()
+    cdef size_t key = _key(mm)
+    pending = _committed_deferred.get(key)
+    if pending is None or key in _draining or mm.closed:
         return
-    _draining[mm] = PyThread_get_thread_ident()
+    _draining[key] = <long>PyThread_get_thread_ident()    # as mm.owner holds it
     try:
-        while pending:
-            # taken out of the list first: other threads' commits may append meanwhile
+        # (gc takes the list over: the blocks are unreachable, its sweep frees them)
+        while pending and _committed_deferred.get(key) is pending and not mm.closed:
+            mm.begin()
             k = min(batch, <size_t>len(pending))
             chunk = pending[len(pending) - k:]
             del pending[len(pending) - k:]
-            mm.begin()
             try:
                 for off in chunk:
                     mm.free(off)
@@ -331,10 +347,19 @@ cdef _free_deferred(MemoryManager mm):
                 continue
             batch = min(2 * batch, <size_t>FREE_BATCH)
     finally:
-        _draining.pop(mm, None)
-        if not pending:
-            _committed_deferred.pop(mm, None)
+        _draining.pop(key, None)
+        if not pending and _committed_deferred.get(key) is pending:
+            del _committed_deferred[key]
         _update_deferring()
+
+
+def _hold_deferred_frees(MemoryManager mm, bint hold):
+    """Tests: keep the deferred frees of `mm` queued (as if another thread were doing them)."""
+    if hold:
+        _draining[_key(mm)] = -1
+    else:
+        _draining.pop(_key(mm), None)
+    _update_deferring()
 
 
 # ---------------------------------------------------------------------------
@@ -456,6 +481,8 @@ cdef class MemoryManager:
     def __dealloc__(self):
         # Not closed by the user: release the mapping without marking the pool
         # clean, so that the next open runs gc.
+        if _deferring:
+            _forget_deferred(_key(self))
         if self.pop != NULL:
             if pyp_get_tx_pool() == <void *>self:
                 pmemobj_tx_abort(ECANCELED)
@@ -577,7 +604,7 @@ cdef class MemoryManager:
         try:
             self.snapshot(&self.rootp.clean, 8)
             # garbage whose free is still deferred is left to the gc of the next open
-            self.rootp.clean = 0 if _deferring and _committed_deferred.get(self) else 1
+            self.rootp.clean = 0 if _deferring and _committed_deferred.get(_key(self)) else 1
         except BaseException:
             self.end(False)
             raise
@@ -587,7 +614,7 @@ cdef class MemoryManager:
     cdef _abandon(self):
         """Stop using a pool libpmemobj can no longer be trusted with (not even to close it)."""
         if _deferring:
-            _forget_deferred(self)
+            _forget_deferred(_key(self))
         self.tx_cm = None
         self.pop = NULL
         self.base = NULL
@@ -603,7 +630,7 @@ cdef class MemoryManager:
 
     cdef _release(self):
         if _deferring:
-            _forget_deferred(self)
+            _forget_deferred(_key(self))
         self.tx_cm = None
         pmemobj_close(self.pop)
         self.pop = NULL
@@ -748,6 +775,8 @@ cdef class MemoryManager:
                 if not doomed:
                     pmemobj_tx_commit()
                 rc = pmemobj_tx_end()
+        if _deferring:
+            _settle_deferred(self, not doomed and rc == 0)
         pyp_set_tx_pool(NULL)
         self.owner = 0
         self.doomed = False
@@ -786,8 +815,6 @@ cdef class MemoryManager:
         if self.tx_orphans:
             self.orphans.update(self.tx_orphans)
             self.tx_orphans = None
-        if _deferring:
-            _tx_deferred.pop(self, None)    # the objects are alive again
         del self.type_names[self._persistent_type_count():]
         del self.type_classes[len(self.type_names):]
         del self.type_traverse[len(self.type_names):]
@@ -1381,7 +1408,8 @@ cdef class MemoryManager:
             self.end(True)
         if _deferring and not dry_run:
             _free_deferred(self)
-            _forget_deferred(self)          # what is left is unreachable: the sweep frees it
+            _committed_deferred.pop(_key(self), None)  # what is left is unreachable: the sweep frees it
+            _update_deferring()
         g.mm = <void *>self
         try:
             _gc_enumerate(self, &g)
@@ -1628,7 +1656,7 @@ cdef class MemoryManager:
         """Blocks of committed transactions not freed yet: frees a full pool's log
         refused, done after the commit in transactions of their own (0 unless
         that too failed; close() then leaves them to the gc of the next open)."""
-        return len(_committed_deferred.get(self, ())) if _deferring else 0
+        return len(_committed_deferred.get(_key(self), ())) if _deferring else 0
 
     @property
     def root_clean(self):

@@ -1,17 +1,17 @@
 """A really full pool, for each kind of object: filling it ends in a clean
 PoolFullError that rolls back the failing transaction; the pool stays
 consistent; after deleting objects the space is usable again, and the state
-survives a reopen."""
+survives a reopen.  A full pool is emptied in one transaction (the frees its
+log has no room for are done after the commit), or rolled back intact."""
 import gc
 import os
 import signal
+import threading
 
 import pytest
 
 import pmemobj
-from pmemobj import PersistentDict, PersistentList, PersistentSet, PoolFullError
-
-from pmemobj import _core
+from pmemobj import PersistentDict, PersistentList, PersistentSet, PoolFullError, _core
 from support import run_python
 
 import torture
@@ -100,10 +100,9 @@ def fill(pool, items, make, start):
 
 
 def make_room(delete_some, left, keep):
-    """Delete down to *keep* objects, in transactions of adaptive size: in a
-    full pool a transaction can free only a few objects (each free needs room
-    in the transaction's log, which grows from the full heap); once some
-    space is back, larger transactions work again."""
+    """Delete down to *keep* objects, in transactions of growing size, halved
+    when one raises PoolFullError (a deleting transaction still needs log room
+    for the containers it changes)."""
     chunk = 1
     while left() > keep:
         try:
@@ -331,7 +330,7 @@ def _clear_leaving_garbage(pool):
     its full log cannot run yet (as if another thread were doing them)."""
     items = pool.root = pool.new(PersistentList)
     n = fill_list_of_tuples(pool, items)
-    _core._draining[pool.mm] = -1
+    _core._hold_deferred_frees(pool.mm, True)
     items.clear()
     pending = pool.mm.deferred_frees
     assert pending > 100 and len(items) == 0
@@ -343,7 +342,7 @@ def _clear_leaving_garbage(pool):
 def test_deferred_frees_are_done_by_the_next_commit(pool_path):
     with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
         n, pending = _clear_leaving_garbage(pool)
-        del _core._draining[pool.mm]
+        _core._hold_deferred_frees(pool.mm, False)
         with pool.transaction():
             pool.root.append(1)
         assert pool.mm.deferred_frees == 0
@@ -357,9 +356,8 @@ def test_deferred_frees_are_done_by_close(pool_path, blocked):
     with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
         n, pending = _clear_leaving_garbage(pool)
         if not blocked:
-            del _core._draining[pool.mm]
+            _core._hold_deferred_frees(pool.mm, False)
         # close() frees them, or its gc does
-    _core._draining.clear()
     with reopen_consistent(pool_path) as pool:
         assert len(pool.root) == 0
 
@@ -369,7 +367,6 @@ def test_deferred_frees_left_at_close_go_to_the_gc_of_the_next_open(pool_path):
         n, pending = _clear_leaving_garbage(pool)
         pool.mm.close()                             # cannot free them: leaves the pool to gc
         assert pool.mm.deferred_frees == 0
-    _core._draining.clear()
     assert pmemobj.check_file(pool_path)
     with pmemobj.open(pool_path) as pool:
         assert pool.recovered["freed_total"] == pending
@@ -398,6 +395,46 @@ os.kill(os.getpid(), signal.SIGKILL)
         assert len(pool.root) == 0
         assert_consistent(pool)
         assert fill_list_of_tuples(pool, pool.root) >= n * 0.9
+
+
+def test_threads_clearing_a_full_pool_at_once(pool_path):
+    """Four threads empty their lists of a full pool, one transaction each, and
+    a fifth rolls its clearing back: the frees one thread defers are done by
+    whichever thread frees the pool's deferred garbage."""
+    with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
+        lists = pool.root = pool.new(PersistentList, [pool.new(PersistentList) for _ in range(5)])
+        i = 0
+        try:
+            while True:
+                with pool.transaction():
+                    for _ in range(100):
+                        lists[i % 5].append((i, "t%d" % i))
+                        i += 1
+        except PoolFullError:
+            pass
+        kept = list(lists[4])
+        errors = []
+        def clear(k):
+            try:
+                with pool.transaction():
+                    lists[k].clear()
+                    if k == 4:
+                        raise RuntimeError("roll back")
+            except RuntimeError:
+                pass
+            except BaseException as e:
+                errors.append(e)
+        threads = [threading.Thread(target=clear, args=(k,)) for k in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert [len(lists[k]) for k in range(4)] == [0] * 4 and list(lists[4]) == kept
+        assert pool.mm.deferred_frees == 0
+        assert_consistent(pool)
+    with reopen_consistent(pool_path) as pool:
+        assert list(pool.root[4]) == kept
 
 
 def test_orphans_of_a_full_pool_are_freed(pool_path):
