@@ -97,6 +97,7 @@ cdef class MemoryManager:
     cdef list tx_freed                # (proxy, off) invalidated by frees in this transaction
     cdef public set orphans           # objects whose last proxy died at refcount 0: freed at the next begin
     cdef set tx_orphans               # the orphans this transaction frees (restored if it aborts)
+    cdef set tx_released              # objects this transaction frees (None: none yet)
     # volatile mirrors
     cdef dict proxies                 # off -> weakref to the live proxy
     cdef list type_names              # type id - FIRST_CLASS -> "module:qualname"

@@ -794,6 +794,7 @@ cdef class MemoryManager:
         self.tx_new.clear()
         self.tx_freed.clear()
         self.tx_orphans = None
+        self.tx_released = None
         if _deferring:
             _free_deferred(self)
         return 0
@@ -812,6 +813,7 @@ cdef class MemoryManager:
             self.proxies[off] = weakref.ref(p)
         self.tx_new.clear()
         self.tx_freed.clear()
+        self.tx_released = None
         if self.tx_orphans:
             self.orphans.update(self.tx_orphans)
             self.tx_orphans = None
@@ -936,6 +938,15 @@ cdef class MemoryManager:
                     self.snapshot(&h.refcount, 8)
                     h.refcount = 0
                 return 0
+        # The count of a freed object stays 1 (see decref): a damaged count that is
+        # too low would free it again in this transaction, which libpmemobj does not refuse.
+        if self.tx_released is None:
+            self.tx_released = set()
+        elif off in self.tx_released:
+            raise InvalidPoolError(EINVAL, f"damaged pool: reference count too low at 0x{off:x} "
+                                   f"(freed twice)", self.filename)
+        self.tx_released.add(off)
+        if tid >= PYP_T_FIRST_CLASS:
             fn = self._traverse_fn(tid)
             if fn:
                 (<traverse_fn>fn)(self, off, _dealloc_visit, &ctx)

@@ -1,10 +1,11 @@
 """The MemoryManager API: alloc/zalloc/free/realloc, refcounts, persist/resurrect, gc."""
 import ctypes
+import gc
 
 import pytest
 
 import pmemobj
-from pmemobj import OID_NULL, POBJECT_TYPE_NUM, Persistent, TransactionError
+from pmemobj import OID_NULL, POBJECT_TYPE_NUM, Persistent, PersistentList, TransactionError
 from pnode import Node
 
 
@@ -204,3 +205,25 @@ def test_every_mm_mutation_rolls_back(pool_path, op):
 
 class Bad(Node):
     pass
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_a_damaged_count_that_is_too_low_is_caught(pool_path, count):
+    """An object held twice whose count says less: releasing both references
+    raises InvalidPoolError (never a double free); the transaction rolls back."""
+    with pmemobj.create(pool_path) as pool:
+        lst = pool.root = pool.new(PersistentList)
+        x = pool.new(PersistentList, ["child"])
+        with pool.transaction():
+            lst.append(x)
+            lst.append(x)
+        oid = x._p_oid
+        del x
+        gc.collect()
+        assert pool.mm.refcount(oid) == 2
+        ctypes.c_uint64.from_address(pool.mm.direct(oid)).value = count    # the damage
+        with pytest.raises(pmemobj.InvalidPoolError, match="freed twice|underflow"):
+            lst.clear()
+        assert len(lst) == 2 and list(lst[0]) == ["child"]
+        assert pool.mm.refcount(oid) == count
+        ctypes.c_uint64.from_address(pool.mm.direct(oid)).value = 2       # repaired
