@@ -19,7 +19,8 @@ import torture
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
 POOL_SIZE = 16 << 20
-REFILL = {}                 # kind -> (objects that fit, objects deleted, objects that fit again)
+SMALL_POOL = pmemobj.MIN_POOL_SIZE      # 8 MiB, libpmemobj's minimum
+REFILL = {}                 # (kind, pool size) -> (objects that fit, objects deleted, objects that fit again)
 
 
 def _str(pool, i):
@@ -121,10 +122,17 @@ def assert_consistent(pool):
     assert dry["refcounts_wrong"] == 0 and dry["freed_total"] == 0, dry
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_fill_delete_refill(pool_path, kind):
+# A fresh 8 MiB pool cannot hold one object of about 200 KB to 2 MiB: libpmemobj
+# allocates those in runs or chunks its small heap has no room for
+# (test_small_pool_refuses_large_objects_cleanly).
+LARGE = ("bytes_1m",)
+CASES = [(k, POOL_SIZE) for k in sorted(KINDS)] + [(k, SMALL_POOL) for k in sorted(KINDS) if k not in LARGE]
+
+
+@pytest.mark.parametrize("kind,size", CASES, ids=[f"{k}-{s >> 20}MiB" for k, s in CASES])
+def test_fill_delete_refill(pool_path, kind, size):
     make = KINDS[kind]
-    with pmemobj.create(pool_path, pool_size=POOL_SIZE) as pool:
+    with pmemobj.create(pool_path, pool_size=size) as pool:
         items = Buckets(pool, pool.new(PersistentList))
         pool.root = items.root
         first = fill(pool, items, make, 0)
@@ -137,13 +145,24 @@ def test_fill_delete_refill(pool_path, kind):
         # the space comes back (not all of it: libpmemobj keeps some for its own
         # logs and metadata, and large size classes fragment)
         assert again >= (first - first // 2) * 0.5, (first, again)
-        REFILL[kind] = (first, first - first // 2, again)
+        REFILL[kind, size] = (first, first - first // 2, again)
         total = len(items)
         assert_consistent(pool)
     assert pmemobj.check_file(pool_path)
     with pmemobj.open(pool_path) as pool:
         assert len(Buckets(pool, pool.root)) == total
         assert_consistent(pool)
+
+
+@pytest.mark.parametrize("kind", LARGE)
+def test_small_pool_refuses_large_objects_cleanly(pool_path, kind):
+    with pmemobj.create(pool_path, pool_size=SMALL_POOL) as pool:
+        items = Buckets(pool, pool.new(PersistentList))
+        pool.root = items.root
+        assert fill(pool, items, KINDS[kind], 0) == 0
+        assert fill(pool, items, _str, 0) > 1000       # smaller objects still fit
+        assert_consistent(pool)
+    assert pmemobj.check_file(pool_path)
 
 
 def fill_list_of_tuples(pool, items):
