@@ -18,6 +18,8 @@ import weakref
 import atexit
 import importlib
 
+from pmemobj import _metadata_check
+
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from cpython.long cimport PyLong_FromLongLong
@@ -1762,6 +1764,23 @@ cdef struct chunk_header_t:
     uint32_t size_idx
 
 DEF CHUNK_TYPE_RUN_DATA = 5
+# The chunk flags of this library's pools (libpmemobj's default allocation
+# classes): a run or a used chunk without a compact header would be read with
+# a 64-byte header it does not have.
+DEF CHUNK_FLAG_COMPACT_HEADER = 1
+DEF CHUNK_FLAG_FLEX_BITMAP = 8
+DEF RUN_HEADER = 16
+
+
+cdef int _check_run(MemoryManager mm, chunk_header_t *h, uint64_t *run, str where) except -1:
+    """The header flags and block size of a run (`run` points at its first chunk)."""
+    if h.flags & ~(CHUNK_FLAG_COMPACT_HEADER | CHUNK_FLAG_FLEX_BITMAP) or \
+            not h.flags & CHUNK_FLAG_COMPACT_HEADER:
+        raise InvalidPoolError(EINVAL, f"damaged pool: run flags 0x{h.flags:x} {where}", mm.filename)
+    if run[0] < 16 or run[0] > <uint64_t>CHUNKSIZE * h.size_idx - RUN_HEADER:
+        raise InvalidPoolError(EINVAL, f"damaged pool: run block size {run[0]} {where}", mm.filename)
+    return 0
+
 
 cdef int _check_block(MemoryManager mm, uint64_t off) except -1:
     """Check the chunk header (and a run's block size) libpmemobj reads to size the
@@ -1783,10 +1802,14 @@ cdef int _check_block(MemoryManager mm, uint64_t off) except -1:
             raise InvalidPoolError(EINVAL, f"damaged pool: chunk header of 0x{off:x}", mm.filename)
         chunk -= h.size_idx
         h = <chunk_header_t *>(mm.base + zone + ZONE_HEADER + 8 * chunk)
+        if h.type != CHUNK_TYPE_RUN:
+            raise InvalidPoolError(EINVAL, f"damaged pool: 0x{off:x} is in run data outside a run", mm.filename)
     if h.type == CHUNK_TYPE_RUN:
-        if (<uint64_t *>(mm.base + data + chunk * CHUNKSIZE))[0] == 0:
-            raise InvalidPoolError(EINVAL, f"damaged pool: run of 0x{off:x} has no block size", mm.filename)
-    elif h.type != CHUNK_TYPE_USED and h.type != CHUNK_TYPE_FREE:   # FREE: allocated in this transaction
+        _check_run(mm, h, <uint64_t *>(mm.base + data + chunk * CHUNKSIZE), f"of 0x{off:x}")
+    elif h.type == CHUNK_TYPE_USED:
+        if h.flags != CHUNK_FLAG_COMPACT_HEADER:
+            raise InvalidPoolError(EINVAL, f"damaged pool: chunk flags 0x{h.flags:x} of 0x{off:x}", mm.filename)
+    elif h.type != CHUNK_TYPE_FREE:                 # FREE: allocated in this transaction
         raise InvalidPoolError(EINVAL, f"damaged pool: 0x{off:x} is not an allocation", mm.filename)
     return 0
 
@@ -1796,8 +1819,9 @@ cdef int _check_heap(MemoryManager mm) except -1:
     mm.check()
     cdef uint64_t heap = (<uint64_t *>(mm.base + 5136))[0]     # pmemobjpool.heap_offset
     cdef uint64_t zone_size = ZONE_HEADER + <uint64_t>MAX_CHUNK * (8 + CHUNKSIZE)
-    cdef uint64_t zone, i, n, chunks
+    cdef uint64_t zone, i, j, n, chunks
     cdef chunk_header_t *h
+    cdef chunk_header_t *d
     cdef uint64_t *run
     if heap < POOL_HDR or heap + HEAP_HEADER > mm.pool_size or \
             memcmp(mm.base + heap, b"MEMORY_HEAP_HDR", 15) != 0:
@@ -1819,8 +1843,16 @@ cdef int _check_heap(MemoryManager mm) except -1:
                                        mm.filename)
             if h.type == CHUNK_TYPE_RUN:
                 run = <uint64_t *>(mm.base + zone + ZONE_HEADER + 8 * MAX_CHUNK + CHUNKSIZE * i)
-                if run[0] == 0 or run[0] > <uint64_t>CHUNKSIZE * h.size_idx:
-                    raise InvalidPoolError(EINVAL, f"damaged pool: run block size in chunk {i}", mm.filename)
+                _check_run(mm, h, run, f"in chunk {i}")
+                # the chunks a run spans: libpmemobj's walk aborts or loops on a damaged one
+                for j in range(1, h.size_idx):
+                    d = h + j
+                    if d.type != CHUNK_TYPE_RUN_DATA or d.size_idx != j:
+                        raise InvalidPoolError(EINVAL, f"damaged pool: chunk header {i + j} in the run at "
+                                               f"chunk {i}", mm.filename)
+            elif h.type == CHUNK_TYPE_USED and h.flags != CHUNK_FLAG_COMPACT_HEADER:
+                raise InvalidPoolError(EINVAL, f"damaged pool: chunk flags 0x{h.flags:x} in chunk {i}",
+                                       mm.filename)
             i += h.size_idx
         if zone_size > mm.pool_size - zone:
             break
@@ -2092,6 +2124,7 @@ def check_file(filename):
 
 
 def _precheck(filename):
+    """Refuse, before libpmemobj sees it, a file it would fail on badly."""
     import stat as _stat
     st = os.stat(filename)
     if _stat.S_ISDIR(st.st_mode):
@@ -2112,6 +2145,10 @@ def _precheck(filename):
         raise InvalidPoolError(EINVAL, f"pool has layout {layout.decode('ascii', 'replace')!r}, "
                                f"not {PYP_LAYOUT_NAME.decode()!r}", filename)
     _check_size(filename, head, st.st_size)
+    try:
+        _metadata_check.check(filename)
+    except ValueError as e:
+        raise InvalidPoolError(EINVAL, str(e), filename) from None
 
 cdef _check_size(filename, bytes head, uint64_t size):
     # The heap descriptor records the heap size; a shorter file is truncated.

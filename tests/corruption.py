@@ -17,8 +17,9 @@ import time
 
 import torture
 
-KINDS = ("header", "heap", "object", "object", "truncate", "zero_range")
-HEADER = 8192            # libpmemobj's pool header and descriptor precede the heap
+KINDS = ("header", "lanes", "heap", "object", "object", "truncate", "zero_range")
+HEADER = 8192            # libpmemobj's pool header and descriptor precede the lanes
+LANES_END = HEADER + 1024 * 3072     # 1024 lanes of undo and redo logs, then the heap
 
 # Runs in the child: one line per input, written before the input is touched,
 # so that a death by signal names the input that caused it.
@@ -110,8 +111,10 @@ def damaged_copy(src, dst, offsets, rng, kinds=None):
         return kind, new_size, b""
     if kind == "header":
         at = rng.randrange(HEADER)
+    elif kind == "lanes":
+        at = rng.randrange(HEADER, LANES_END)
     elif kind == "heap":
-        at = rng.randrange(HEADER, min(size, 4 << 20))      # heap metadata and the first runs
+        at = rng.randrange(HEADER, min(size, 4 << 20))      # the lanes, heap metadata and the first runs
     elif kind == "object":
         at = rng.choice(offsets) + rng.randrange(-16, 64)
     else:

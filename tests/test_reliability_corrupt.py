@@ -2,13 +2,14 @@
 exception or, where the damage is undetectable, a normal run; never a death by
 a signal or a hang.  Everything that could crash runs in a child interpreter
 (tests/corruption.py)."""
+import gzip
 import os
 
 import pytest
 
 import corruption
 import torture
-from support import assert_no_signal, run_python
+from support import TESTS, assert_no_signal, run_python
 
 FORMAT_DAMAGE = ("header", "truncate", "zero_range")
 
@@ -24,6 +25,94 @@ def test_damaged_headers_truncation_and_zeroed_ranges(tmpdir_shm):
 def test_random_damage_in_heap_and_object_data(tmpdir_shm):
     r = corruption.campaign(tmpdir_shm, count=50, seed=7)
     assert r["failures"] == [], r["failures"]
+
+
+# ---------------------------------------------------------------------------
+# Damage that makes libpmemobj itself die or hang in pmemobj_open/pmemobj_check:
+# the core's check of libpmemobj's metadata (pmemobj/_metadata_check.py) must
+# refuse each one before libpmemobj sees the file.
+
+PLAIN8 = os.path.join(TESTS, "data", "plain8.pool.gz")   # an 8 MiB pool after some work
+LANES = 8192            # 1024 lanes of 3072 bytes: redo logs at +0 and +256, undo log at +960
+CHUNK_HEADERS = 0x302440  # zone 0's chunk headers; chunk i's at + 8 * i
+CHUNKS = 0x382400       # zone 0's chunks of 256 KiB (runs 3-7 and 12-16; lane 0's undo
+                        # log has an extension in chunk 16)
+LIBPMEMOBJ_KILLERS = {  # name: [(offset, bytes)], what libpmemobj 1.12 does with it
+    "log_next": ([(LANES + 1000 * 3072 + 8 + 7, "01")], "follows a log's next pointer: SIGSEGV"),
+    "undo_entry": ([(LANES + 500 * 3072 + 960 + 64 + 5, "d2")], "applies an undo entry far out: SIGSEGV"),
+    "undo_buffer_size": ([(LANES + 960 + 64 + 16 + 7, "45")], "checksums a huge entry: SIGSEGV"),
+    "redo_entry_type": ([(LANES + 33 * 3072 + 256 + 64 + 7, "7e")], "an entry of size 0: endless loop"),
+    "run_block_size": ([(CHUNKS + 12 * 0x40000, "0000000000000000")], "frees the undo extension: SIGFPE"),
+    "zone_size": ([(0x302404, "01")], "frees the undo extension: SIGFPE"),
+    "run_data_size_zero": ([(CHUNK_HEADERS + 16 * 8 + 4, "00")], "frees the undo extension: SIGFPE"),
+    "run_data_size": ([(CHUNK_HEADERS + 16 * 8 + 4, "ff")], "frees the undo extension: SIGSEGV"),
+    "chunk_size_zero": ([(CHUNK_HEADERS + 1 * 8 + 4, "00")], "heap_check: endless loop"),
+    "chunk_flags": ([(CHUNK_HEADERS + 1 * 8 + 2, "04")], "sizes objects with a header they lack: SIGSEGV"),
+}
+
+
+def damaged_plain8(directory, patches):
+    path = os.path.join(directory, "damaged.pool")
+    data = bytearray(gzip.open(PLAIN8).read())
+    for at, hexbytes in patches:
+        b = bytes.fromhex(hexbytes)
+        data[at:at + len(b)] = b
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+OPEN_AND_CHECK = r"""
+import sys, pmemobj
+for what in ("check", "open"):
+    try:
+        if what == "check":
+            pmemobj.check_file(sys.argv[1])
+        else:
+            pmemobj.open(sys.argv[1]).close()
+        print(what, "opened")
+    except pmemobj.InvalidPoolError as e:
+        print(what, "refused:", e)
+"""
+
+
+def test_the_undamaged_sample_opens(tmpdir_shm):
+    proc = run_python(OPEN_AND_CHECK, damaged_plain8(tmpdir_shm, []), timeout=60)
+    assert proc.stdout.split("\n")[:2] == ["check opened", "open opened"], (proc.stdout, proc.stderr)
+
+
+@pytest.mark.parametrize("name", sorted(LIBPMEMOBJ_KILLERS))
+def test_damage_that_kills_libpmemobj_is_refused_first(tmpdir_shm, name):
+    path = damaged_plain8(tmpdir_shm, LIBPMEMOBJ_KILLERS[name][0])
+    proc = run_python(OPEN_AND_CHECK, path, timeout=60, env={"PMEMOBJ_OPEN_TIMEOUT": "20"})
+    assert_no_signal(proc)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and all(" refused: " in ln and "damaged pool" in ln for ln in lines), \
+        (proc.stdout, proc.stderr)
+
+
+CORE_CHECKS = r"""
+import sys, pmemobj
+try:
+    with pmemobj.open(sys.argv[1]) as pool:
+        pool.gc()                   # walks the heap
+    print("opened")
+except pmemobj.InvalidPoolError as e:
+    print("refused:", e)
+"""
+
+
+@pytest.mark.parametrize("patches", [
+    LIBPMEMOBJ_KILLERS["chunk_flags"][0],               # sizing an allocation (the type table's)
+    [(CHUNK_HEADERS + 5 * 8, "0000")],                  # a run's chunk header (gc's heap walk aborts)
+], ids=["chunk_flags", "run_data_type"])
+def test_the_core_checks_what_libpmemobj_reads_after_open(tmpdir_shm, patches):
+    """Behind the metadata check (switched off here), the core's own checks of
+    the heap headers libpmemobj reads after a successful open."""
+    path = damaged_plain8(tmpdir_shm, patches)
+    proc = run_python(CORE_CHECKS, path, timeout=60, env={"PMEMOBJ_METADATA_CHECK": "0"})
+    assert_no_signal(proc)
+    assert proc.stdout.startswith("refused: ") and "damaged pool" in proc.stdout, (proc.stdout, proc.stderr)
 
 
 REPRO_TYPE_ID = r"""
