@@ -16,6 +16,7 @@ import pmemobj
 from pmemobj import (PersistentDict, PersistentList, PersistentObject, PersistentSet, PersistentTuple,
                      PoolFullError, TransactionError)
 from pmemobj import _core
+from ptypes._objects import PtStorageRoot
 from ptypes.storage import Dict, List, Set, Storage
 
 import torture
@@ -33,6 +34,8 @@ class Thing(PersistentObject):
 
 
 def plain(v):
+    if isinstance(v, PtStorageRoot):
+        return ("ptypes storage", v.schema_json())
     if isinstance(v, Thing):
         return ("Thing", {a: plain(getattr(v, a)) for a in ("x", "y", "z") if hasattr(v, a)})
     if isinstance(v, PersistentTuple):
@@ -117,6 +120,8 @@ POOL_OPS = {
         "arr", torture.PointArray.build(torture.points(30, "new"), pool=p))),
     "sharedbuffers_struct_pack": lambda p, R: _in_tx(p, lambda: R["d"].__setitem__(
         "struct", torture.POINT.pack_to_pool(torture.Point(7, "packed"), p))),
+    # a ptypes storage created in the pool (its schema, registry and root entry)
+    "ptypes_storage_in_pool": lambda p, R: torture.Journal(pool=p, name="journal"),
 }
 
 
