@@ -10,8 +10,8 @@ from ._core import MIN_POOL_SIZE, TransactionError
 __all__ = ["MemoryManager", "PersistentObjectPool", "create", "open", "MIN_POOL_SIZE", "DEFAULT_POOL_SIZE"]
 
 # libpmemobj's minimum (MIN_POOL_SIZE, 8 MiB) leaves about 4 MiB for objects and no
-# room for the runs that objects of 64 KiB to 2 MiB are allocated in: too small to be
-# a useful default.
+# room for one object of about 200 KB to 2 MiB (the runs and chunks libpmemobj
+# allocates those in do not fit): too small to be a useful default.
 DEFAULT_POOL_SIZE = 32 << 20
 
 

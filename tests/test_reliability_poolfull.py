@@ -28,7 +28,7 @@ def _str(pool, i):
 
 
 def _bytes(pool, i):
-    return b"b%d-" % i + b"y" * 70000                      # the 64 KiB-2 MiB class
+    return b"b%d-" % i + b"y" * 70000                      # just over 64 KiB
 
 
 def _big(pool, i):
