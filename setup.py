@@ -30,8 +30,15 @@ def pkg_config(*args):
     return shlex.split(out)
 
 
+def libpmemobj_version():
+    out = subprocess.run(["pkg-config", "--modversion", "libpmemobj"], capture_output=True, text=True).stdout
+    return out.strip() or "unknown"
+
+
 def extensions():
     cflags, libs = pkg_config("--cflags"), pkg_config("--libs")
+    # the core checks libpmemobj's own metadata only for the versions whose format it knows
+    version = [("PYP_LIBPMEMOBJ_VERSION", '"%s"' % libpmemobj_version())]
     only = [p for p in os.environ.get("PMEMOBJ_BUILD_ONLY", "").split(",") if p]
     exts = []
     for pkg in PACKAGES:
@@ -42,6 +49,7 @@ def extensions():
             exts.append(Extension(
                 name, [pyx],
                 include_dirs=[os.path.join(HERE, "include")],
+                define_macros=version,
                 extra_compile_args=cflags + ["-O2", "-Wno-unused-function"],
                 extra_link_args=libs,
             ))

@@ -7,6 +7,7 @@ OidLike = Union[Oid, int]
 _T = TypeVar("_T")
 
 MIN_POOL_SIZE: int
+LIBPMEMOBJ_VERSION: str
 POBJECT_TYPE_NUM: int
 RAW_TYPE_NUM: int
 OID_NULL: Oid

@@ -2123,6 +2123,18 @@ def check_file(filename):
     return rc == 1
 
 
+cdef extern from *:
+    """
+    #ifndef PYP_LIBPMEMOBJ_VERSION
+    #define PYP_LIBPMEMOBJ_VERSION "unknown"
+    #endif
+    """
+    const char *PYP_LIBPMEMOBJ_VERSION
+
+# The libpmemobj release the core was built against (pkg-config's version).
+LIBPMEMOBJ_VERSION = PYP_LIBPMEMOBJ_VERSION.decode()
+
+
 def _precheck(filename):
     """Refuse, before libpmemobj sees it, a file it would fail on badly."""
     import stat as _stat
@@ -2146,7 +2158,7 @@ def _precheck(filename):
                                f"not {PYP_LAYOUT_NAME.decode()!r}", filename)
     _check_size(filename, head, st.st_size)
     try:
-        _metadata_check.check(filename)
+        _metadata_check.check(filename, LIBPMEMOBJ_VERSION)
     except ValueError as e:
         raise InvalidPoolError(EINVAL, str(e), filename) from None
 

@@ -16,14 +16,16 @@ raises ``ValueError(reason)`` where one of them would go wrong:
 It reads headers only, through a read-only mapping: the lanes (3 MiB, which
 libpmemobj reads at open anyway), 8 bytes per chunk and one page per run.
 The offsets are those of libpmemobj 1.12's format (pool header major version
-6); a pool of another format version is left to libpmemobj.  Setting
-``PMEMOBJ_METADATA_CHECK=0`` skips the check.
+6), checked on 1.12.1 and taken to hold for 1.11 to 1.13; with another
+release of the library, or a pool of another format version, the check is
+left out.  Setting ``PMEMOBJ_METADATA_CHECK=0`` skips it.
 """
 import mmap
 import operator
 import os
 import struct
 
+KNOWN_RELEASES = ((1, 11), (1, 13))     # libpmemobj releases (major, minor) whose format this is
 POOL_HDR = 4096
 FORMAT_MAJOR = 6                        # pool_hdr.major of the format these offsets describe
 DESCR_LANES = POOL_HDR + 1024           # pmemobjpool: lanes_offset, nlanes, heap_offset
@@ -260,10 +262,19 @@ def _check_lanes(f, heap, lanes_offset, nlanes, words):
                                    f"(0x{target:x} +{size})")
 
 
-def check(path):
-    """Raise ValueError(reason) where libpmemobj would die or hang on the
-    metadata of the pool file at `path`; return None otherwise."""
-    if os.environ.get("PMEMOBJ_METADATA_CHECK", "1") == "0":
+def covers(library_version):
+    """Whether the check knows the format of this libpmemobj release ("1.12.1")."""
+    try:
+        release = tuple(int(x) for x in library_version.split(".")[:2])
+    except ValueError:
+        return False
+    return KNOWN_RELEASES[0] <= release <= KNOWN_RELEASES[1]
+
+
+def check(path, library_version):
+    """Raise ValueError(reason) where libpmemobj (release `library_version`)
+    would die or hang on the metadata of the pool file at `path`."""
+    if os.environ.get("PMEMOBJ_METADATA_CHECK", "1") == "0" or not covers(library_version):
         return
     size = os.path.getsize(path)
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:

@@ -9,6 +9,7 @@ import pytest
 
 import corruption
 import torture
+from pmemobj import _core, _metadata_check
 from support import TESTS, assert_no_signal, run_python
 
 FORMAT_DAMAGE = ("header", "truncate", "zero_range")
@@ -76,11 +77,17 @@ for what in ("check", "open"):
 """
 
 
+needs_metadata_check = pytest.mark.skipif(
+    not _metadata_check.covers(_core.LIBPMEMOBJ_VERSION),
+    reason=f"the metadata check does not know libpmemobj {_core.LIBPMEMOBJ_VERSION}")
+
+
 def test_the_undamaged_sample_opens(tmpdir_shm):
     proc = run_python(OPEN_AND_CHECK, damaged_plain8(tmpdir_shm, []), timeout=60)
     assert proc.stdout.split("\n")[:2] == ["check opened", "open opened"], (proc.stdout, proc.stderr)
 
 
+@needs_metadata_check
 @pytest.mark.parametrize("name", sorted(LIBPMEMOBJ_KILLERS))
 def test_damage_that_kills_libpmemobj_is_refused_first(tmpdir_shm, name):
     path = damaged_plain8(tmpdir_shm, LIBPMEMOBJ_KILLERS[name][0])
