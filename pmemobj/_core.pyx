@@ -326,19 +326,13 @@ cdef _free_deferred(MemoryManager mm):
             chunk = pending[len(pending) - k:]
             del pending[len(pending) - k:]
             try:
-                for off in chunk:
-                    mm.free(off)
-            except BaseException as e:
-                mm.end(False)
-                pending.extend(chunk)
-                if not isinstance(e, PoolFullError):
+                try:
+                    for off in chunk:
+                        mm.free(off)
+                except BaseException:
+                    mm.end(False)
                     raise
-                if batch == 1:
-                    break
-                batch //= 2
-                continue
-            try:
-                mm.end(True)
+                mm.end(True)                # the commit too may find the pool full
             except BaseException as e:
                 pending.extend(chunk)
                 if not isinstance(e, PoolFullError):

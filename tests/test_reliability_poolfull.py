@@ -386,6 +386,11 @@ def test_deferred_frees_left_at_close_go_to_the_gc_of_the_next_open(pool_path):
         n, pending = _clear_leaving_garbage(pool)
         pool.mm.close()                             # cannot free them: leaves the pool to gc
         assert pool.mm.deferred_frees == 0
+    assert_recovered(pool_path, n, pending)
+
+
+def assert_recovered(pool_path, n, pending):
+    """The next open's gc freed the *pending* deferred frees; *n* objects fit again."""
     assert pmemobj.check_file(pool_path)
     with pmemobj.open(pool_path) as pool:
         assert pool.recovered["freed_total"] == pending
@@ -408,12 +413,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     n, pending = map(int, proc.stdout.split())
-    assert pmemobj.check_file(pool_path)
-    with pmemobj.open(pool_path) as pool:
-        assert pool.recovered["freed_total"] == pending
-        assert len(pool.root) == 0
-        assert_consistent(pool)
-        assert fill_list_of_tuples(pool, pool.root) >= n * 0.9
+    assert_recovered(pool_path, n, pending)
 
 
 def test_threads_clearing_a_full_pool_at_once(pool_path):
