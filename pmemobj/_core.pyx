@@ -1648,6 +1648,12 @@ cdef class MemoryManager:
                 raise TypeError(f"persist_via_pickle() takes classes, not {t!r}")
         self.pickle_types.update(types)
 
+    @property
+    def class_names(self):
+        """The "module:qualname" of every class the pool's type table names
+        (classes whose objects the pool holds or held)."""
+        return tuple(self.type_names)
+
     def stats(self):
         """Counts of this session: live proxies, open transaction depth."""
         return {"proxies": len(self.proxies), "depth": self.depth, "dirty": self.dirty,

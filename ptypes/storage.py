@@ -142,6 +142,8 @@ class Set(Dict):
 def kept_storage_name(pool):
     """The key of ``pool.root`` under which the pmemobj pool *pool* keeps a
     ptypes Storage, or None."""
+    if f"{_o.PtStorageRoot.__module__}:{_o.PtStorageRoot.__qualname__}" not in pool.mm.class_names:
+        return None                   # never held one: no need to look at the root's values
     holder = pool.root
     if not isinstance(holder, PersistentDict):
         return None
