@@ -47,6 +47,10 @@ class PersistentObjectPool:
         self.debug = debug
         self.mm = self.MemoryManager(self)
         self.mm._open(filename, flag, pool_size, mode)
+        if type(self).transaction is PersistentObjectPool.transaction:
+            # `with pool.transaction():` without a Python frame (70 ns of 330); a
+            # subclass that overrides transaction() keeps its own
+            self.transaction = self.mm.transaction
         self.recovered = None
         if self.mm.unclean:
             try:

@@ -180,3 +180,18 @@ def test_pool_left_open_at_exit_is_closed_cleanly(pool_path):
     assert proc.returncode == 0, proc.stderr
     with pmemobj.open(pool_path) as pool:
         assert pool.recovered is None and dict(pool.root) == {"a": 1}
+
+
+def test_a_subclass_can_override_transaction(pool_path):
+    calls = []
+
+    class Logged(pmemobj.PersistentObjectPool):
+        def transaction(self):
+            calls.append("tx")
+            return super().transaction()
+
+    with Logged(pool_path, flag="x") as pool:
+        with pool.transaction():
+            pool.root = 1
+        assert pool.root == 1
+    assert calls == ["tx"]
