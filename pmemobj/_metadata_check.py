@@ -62,8 +62,8 @@ def _damaged(what):
 
 
 class _File:
-    def __init__(self, m, size):
-        self.m, self.size = m, size
+    def __init__(self, m, fd, size):
+        self.m, self.fd, self.size = m, fd, size
 
     def need(self, off, n, what):
         if off < 0 or n < 0 or off + n > self.size:
@@ -143,7 +143,8 @@ class _Heap:
     def check_run(self, z, i, flags, size_idx):
         if flags & ~(FLAG_COMPACT | FLAG_FLEX):
             raise _damaged(f"run at chunk {i} of zone {z} has flags 0x{flags:x}")
-        block, = struct.unpack_from("<Q", self.f.m, self.chunk(z, i))
+        # read, not mapped: one page fault per run made big pools slow to open
+        block, = struct.unpack("<Q", os.pread(self.f.fd, 8, self.chunk(z, i)))
         if block < 16 or block > size_idx * CHUNKSIZE - RUN_HDR:
             raise _damaged(f"run at chunk {i} of zone {z} has block size {block}")
 
@@ -281,7 +282,7 @@ def check(path, library_version):
         major, = struct.unpack_from("<I", m, 8)
         if major != FORMAT_MAJOR:
             return                      # another format: its offsets are not known here
-        f = _File(m, size)
+        f = _File(m, fh.fileno(), size)
         lanes_offset, nlanes, heap_offset = struct.unpack_from("<3Q", m, DESCR_LANES)
         if not (2 * POOL_HDR <= lanes_offset and 1 <= nlanes <= MAX_LANES and
                 lanes_offset + nlanes * LANE_SIZE <= heap_offset and
