@@ -119,6 +119,7 @@ cdef class MemoryManager:
     cdef int end(self, bint ok) except -1
     cdef int writable(self) except -1
     cdef int snapshot(self, const void *p, size_t n) except -1
+    cdef int add_fresh(self, const void *p, size_t n) except -1
     cdef uint64_t alloc(self, size_t n, uint64_t type_num, bint zero) except 0
     cdef int free(self, uint64_t off) except -1
     cdef uint64_t realloc_raw(self, uint64_t off, size_t n, uint64_t type_num, bint zero) except 0

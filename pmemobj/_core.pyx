@@ -851,6 +851,19 @@ cdef class MemoryManager:
             self.fail(errno, "snapshot")
         return 0
 
+    cdef int add_fresh(self, const void *p, size_t n) except -1:
+        """Add to the transaction a range whose old bytes nothing will read if it
+        aborts (e.g. past the end of a table's live part): flushed at commit like
+        a snapshot, but not copied to the undo log."""
+        self.writable()
+        if <const char *>p < self.base + POOL_HDR or <const char *>p + n > self.base + self.pool_size:
+            raise ValueError("range lies outside the pool")
+        if _fault(FAULT_SNAPSHOT):
+            self.fail(ENOMEM, "snapshot (injected fault)")
+        if pmemobj_tx_xadd_range_direct(p, n, POBJ_XADD_NO_SNAPSHOT | POBJ_XADD_NO_ABORT) != 0:
+            self.fail(errno, "snapshot")
+        return 0
+
     cdef uint64_t alloc(self, size_t n, uint64_t type_num, bint zero) except 0:
         self.writable()
         if n == 0 or n > PMEMOBJ_MAX_ALLOC_SIZE:

@@ -325,6 +325,44 @@ def test_abort_rolls_back(pool_path, name):
     pool.close()
 
 
+def _pop_then_insert(d):
+    d.popitem()                 # the last entry leaves: its slot was live when the transaction began
+    d["after pop"] = "new"      # appended in that slot
+    d.popitem()
+    d.popitem()
+    d.update({"x%d" % i: i for i in range(3)})
+
+
+@pytest.mark.parametrize("sequence", [
+    _pop_then_insert,
+    lambda d: d.update({"fresh%d" % i: i for i in range(5)}),          # slots never written
+], ids=["pop_then_insert", "fresh_slots"])
+def test_appended_entries_roll_back(pool_path, sequence):
+    """Entries appended past the table's live part are not copied to the undo
+    log when never written before: an abort or a crash must still give back
+    exactly the old table, and the slots work afterwards."""
+    pool = new_pool(pool_path)
+    d = pool.root = pool.new(PersistentDict)
+    d.update({"k%d" % i: i for i in range(5)})      # capacity left: the next inserts append
+    before = _state(d)
+    for _ in range(2):                                  # the second time the slots hold garbage
+        with pytest.raises(Boom):
+            with pool.transaction():
+                sequence(d)
+                raise Boom()
+        assert _state(d) == before
+        pool = reopen(pool)
+        d = pool.root
+        assert _state(d) == before
+        assert_no_garbage(pool)
+    sequence(d)
+    after = _state(d)
+    pool = reopen(pool)
+    assert _state(pool.root) == after
+    assert_no_garbage(pool)
+    pool.close()
+
+
 def test_failed_update_changes_nothing(pool_path):
     pool = new_pool(pool_path)
     d = pool.root = pool.new(PersistentDict, a=1)

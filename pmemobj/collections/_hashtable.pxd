@@ -297,7 +297,7 @@ cdef inline int ht_resize(MemoryManager mm, HT *t, uint64_t minused) except -1:
     n.wide = log2 >= PYP_HT_LOG2_WIDE
     n.mask = ((<uint64_t>1) << log2) - 1
     new_ix = mm.alloc((n.mask + 1) * (8 if n.wide else 4), PYP_TYPE_NUM_RAW, True)
-    new_en = mm.alloc(cap * t.stride, PYP_TYPE_NUM_RAW, False)
+    new_en = mm.alloc(cap * t.stride, PYP_TYPE_NUM_RAW, True)       # zeroed: see ht_insert
     n.index = mm.obj(new_ix, (n.mask + 1) * (8 if n.wide else 4))
     n.entries = mm.obj(new_en, cap * t.stride)
     if t.index != NULL:
@@ -333,6 +333,16 @@ cdef inline int ht_resize(MemoryManager mm, HT *t, uint64_t minused) except -1:
     return 0
 
 
+cdef inline bint ht_entry_unused(const pyp_ht_entry_t *e, size_t stride) noexcept:
+    """All the entry's bytes are zero: no live entry looks so (its key has a tag)."""
+    cdef const uint64_t *w = <const uint64_t *>e
+    cdef size_t i
+    for i in range(stride // 8):
+        if w[i]:
+            return False
+    return True
+
+
 cdef inline int ht_insert(MemoryManager mm, HT *t, uint64_t h, const pyp_slot_t *kv) except -1:
     """Append an entry for a key known to be absent; kv (key, then value for
     mappings) is moved in.  Grows the table when its entries are used up."""
@@ -346,7 +356,13 @@ cdef inline int ht_insert(MemoryManager mm, HT *t, uint64_t h, const pyp_slot_t 
     fresh_slot = ix_get(t, s) == 0          # else a dummy is reused
     ix_store(mm, t, s, n + 1)
     e = ht_entry(t, n)
-    mm.snapshot(e, t.stride)
+    if ht_entry_unused(e, t.stride):
+        # Never written since the table was allocated (zeroed): not live when
+        # the transaction began (a removed entry keeps its hash), so an abort
+        # needs nothing back; past nentries nobody reads it.
+        mm.add_fresh(e, t.stride)
+    else:
+        mm.snapshot(e, t.stride)
     e.hash = h
     memcpy(&e.key, kv, t.stride - sizeof(uint64_t))
     mm.snapshot(t.h, 3 * sizeof(uint64_t))      # used, nentries, fill
