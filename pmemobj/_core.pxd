@@ -151,6 +151,7 @@ cdef class MemoryManager:
     cdef _attach(self, bint create)
     cdef _release(self)
     cdef _abandon(self)
+    cdef _forget_mapping(self)
     cdef _rollback_volatile(self)
     cdef int _free_orphans(self) except -1
     cdef int _begin_outermost(self, long me) except -1

@@ -609,32 +609,25 @@ cdef class MemoryManager:
 
     cdef _abandon(self):
         """Stop using a pool libpmemobj can no longer be trusted with (not even to close it)."""
-        if _deferring:
-            _forget_deferred(_key(self))
-        self.tx_cm = None
-        self.pop = NULL
-        self.base = NULL
-        self.rootp = NULL
-        self.closed = True
-        _open_managers.discard(self)
-        for ref in self.proxies.values():
-            p = ref()
-            if isinstance(p, PersistentBase):
-                (<PersistentBase>p).off = 0
-        self.proxies.clear()
+        self._forget_mapping()
         self.orphans.clear()
 
     cdef _release(self):
+        pmemobj_close(self.pop)
+        if self.file_key is not None:
+            _open_files.pop(self.file_key, None)
+        self._forget_mapping()
+
+    cdef _forget_mapping(self):
+        """The pool is closed (or given up): drop what points into its mapping;
+        its proxies raise from now on."""
         if _deferring:
             _forget_deferred(_key(self))
         self.tx_cm = None
-        pmemobj_close(self.pop)
         self.pop = NULL
         self.base = NULL
         self.rootp = NULL
         self.closed = True
-        if self.file_key is not None:
-            _open_files.pop(self.file_key, None)
         _open_managers.discard(self)
         for ref in self.proxies.values():
             p = ref()

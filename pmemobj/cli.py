@@ -88,6 +88,14 @@ class _Look:
         return self.mm.transaction()
 
 
+def _close_storage(st):
+    _pygc.collect()
+    try:
+        st.close()
+    except ValueError:          # proxies still alive: release without marking clean
+        st._abandon()
+
+
 @contextlib.contextmanager
 def reading_kept_storage(mm, path):
     """Within the block, the ptypes objects of a pool that keeps a Storage in
@@ -107,11 +115,7 @@ def reading_kept_storage(mm, path):
         yield name
     finally:
         if st is not None:
-            _pygc.collect()
-            try:
-                st.close()
-            except ValueError:
-                st._abandon()
+            _close_storage(st)
 
 
 def _mode(is_pmem):
@@ -405,11 +409,7 @@ def inspect_storage(path, name=None):
     try:
         yield st
     finally:
-        _pygc.collect()
-        try:
-            st.close()
-        except ValueError:          # proxies still alive: release without marking clean
-            st._abandon()
+        _close_storage(st)
         if pool is not None:
             try:
                 pool.close()
