@@ -789,17 +789,20 @@ cdef class MemoryManager:
         return 0
 
     cdef _rollback_volatile(self):
-        # What proxies show after an abort must be what the pool holds.
+        # What proxies show after an abort must be what the pool holds.  Freed
+        # objects come back first, then everything this transaction created goes:
+        # an object created and freed in it is in both lists, and its offset may
+        # even have been handed out again to a later new object.
+        for p, off in self.tx_freed:
+            if isinstance(p, PersistentBase):
+                (<PersistentBase>p).off = off
+            self.proxies[off] = weakref.ref(p)
         for ref, off in self.tx_new:
             p = ref()
             self.orphans.discard(off)
             self.proxies.pop(off, None)
             if isinstance(p, PersistentBase):
                 (<PersistentBase>p).off = 0
-        for p, off in self.tx_freed:
-            if isinstance(p, PersistentBase):
-                (<PersistentBase>p).off = off
-            self.proxies[off] = weakref.ref(p)
         self.tx_new.clear()
         self.tx_freed.clear()
         self.tx_released = None
@@ -866,6 +869,10 @@ cdef class MemoryManager:
         cdef PMEMoid oid = pmemobj_tx_xalloc(n, type_num, (POBJ_XALLOC_ZERO if zero else 0) | POBJ_XALLOC_NO_ABORT)
         if oid.off == 0:
             self.fail(errno or ENOMEM, f"allocation of {n} bytes")
+        if self.tx_released is not None:
+            # libpmemobj hands a block allocated and freed in this transaction out
+            # again at once: the offset now names a new object, not a freed one
+            self.tx_released.discard(oid.off)
         return oid.off
 
     cdef int free(self, uint64_t off) except -1:
