@@ -505,7 +505,7 @@ cdef class MemoryManager:
             raise FileNotFoundError(_errno.ENOENT, "pool file does not exist", filename)
         create = not exists
         if create and pool_size < PMEMOBJ_MIN_POOL:
-            raise ValueError(f"pool_size {pool_size} is smaller than the minimum {PMEMOBJ_MIN_POOL} (MIN_POOL_SIZE)")
+            raise ValueError(f"pool size {pool_size} smaller than {PMEMOBJ_MIN_POOL} (MIN_POOL_SIZE, the minimum)")
         cdef bytes path = os.fsencode(filename)
         cdef PMEMobjpool *pop
         cdef pyp_call_t *call
@@ -1089,7 +1089,7 @@ cdef class MemoryManager:
                 raise ValueError(f"cannot store {t.__name__} object: it has no persistent memory")
             self.incref(off)
             return off
-        raise TypeError(f"cannot persist object of type {_name_of(t)}: not a supported value type, "
+        raise TypeError(f"don't know how to persist object of type {_name_of(t)}: not a supported value type, "
                         f"not Persistent, and not nominated with persist_via_pickle()")
 
     cdef uint64_t _new_bytes(self, uint64_t tid, bytes data, uint64_t h) except 0:
