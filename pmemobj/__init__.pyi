@@ -11,6 +11,7 @@ from pmemobj.collections.list import PersistentList as PersistentList
 from pmemobj.collections.object import PersistentObject as PersistentObject
 from pmemobj.collections.set import PersistentFrozenSet as PersistentFrozenSet, PersistentSet as PersistentSet
 from pmemobj.collections.tuple import PersistentTuple as PersistentTuple
+from pmemobj.gcreport import GCResult as GCResult
 from pmemobj.persistent import Persistent as Persistent
 from pmemobj.pool import (DEFAULT_POOL_SIZE as DEFAULT_POOL_SIZE, MemoryManager as MemoryManager,
                           PersistentObjectPool as PersistentObjectPool, create as create, open as open)

@@ -594,7 +594,7 @@ cdef class MemoryManager:
             raise FileNotFoundError(_errno.ENOENT, "pool file does not exist", filename)
         create = not exists
         if create and pool_size < PMEMOBJ_MIN_POOL:
-            raise ValueError(f"pool_size {pool_size} is smaller than the minimum {PMEMOBJ_MIN_POOL} (MIN_POOL_SIZE)")
+            raise ValueError(f"pool size {pool_size} smaller than {PMEMOBJ_MIN_POOL} (MIN_POOL_SIZE, the minimum)")
         cdef bytes path = os.fsencode(filename)
         cdef PMEMobjpool *pop
         cdef pyp_call_t *call
@@ -1189,8 +1189,8 @@ cdef class MemoryManager:
                 raise ValueError(f"cannot store {t.__name__} object: it has no persistent memory")
             self.incref(off)
             return off
-        raise TypeError(f"cannot persist object of type {_name_of(t)}: don't know how to persist it (not a "
-                        f"supported value type, not Persistent, and not nominated with persist_via_pickle())")
+        raise TypeError(f"don't know how to persist object of type {_name_of(t)}: not a supported value type, "
+                        f"not Persistent, and not nominated with persist_via_pickle()")
 
     cdef uint64_t _new_bytes(self, uint64_t tid, bytes data, uint64_t h) except 0:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
@@ -1526,9 +1526,14 @@ cdef class MemoryManager:
             raise TransactionError("gc cannot run inside a transaction")
         cdef GcState g
         memset(&g, 0, sizeof(GcState))
+        orphans_freed = {}
         if self.orphans and not dry_run:    # free them the ordinary way first (begin does it)
+            queued = self._queued_orphan_types()
             self.begin()
             self.end(True)
+            for off, name in queued.items():
+                if off not in self.orphans:     # a full pool queues them again
+                    orphans_freed[name] = orphans_freed.get(name, 0) + 1
         if _deferring and not dry_run:
             _free_deferred(self)
             _committed_deferred.pop(_key(self), None)  # what is left is unreachable: the sweep frees it
@@ -1537,12 +1542,27 @@ cdef class MemoryManager:
         try:
             _gc_enumerate(self, &g)
             _gc_mark(self, &g, proxy_roots)
-            return _gc_sweep(self, &g, dry_run)
+            result = _gc_sweep(self, &g, dry_run)
+            result["orphans_freed"] = orphans_freed
+            return result
         finally:
             c_free(g.allocs)
             c_free(g.marks)
             c_free(g.counts)
             c_free(g.stack.items)
+
+    def _queued_orphan_types(self):
+        """{offset: type name} of the queued orphans the next begin() frees (as _free_orphans picks them)."""
+        cdef pyp_header_t *h
+        found = {}
+        for off in self.orphans:
+            ref = self.proxies.get(off)
+            if ref is not None and ref() is not None:
+                continue
+            h = <pyp_header_t *>self.obj(off, HEADER)
+            if h.refcount == 0 and h.type_id >= PYP_T_FIRST_CLASS:
+                found[off] = self._type_name(h.type_id)
+        return found
 
     cdef str _type_name(self, uint64_t tid):
         if tid >= PYP_T_FIRST_CLASS:
@@ -2113,6 +2133,7 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run):
         raise MemoryError()
     kept = {}
     freed = {}
+    freed_count0 = {}       # the part of `freed` that nothing referenced (count 0)
     fixed = 0
     try:
         for i in range(g.n):
@@ -2134,6 +2155,8 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run):
             else:
                 freed[name] = freed.get(name, 0) + 1
                 freed_bytes += size
+                if h != NULL and h.refcount == 0:
+                    freed_count0[name] = freed_count0.get(name, 0) + 1
             todo[n_todo] = i
             n_todo += 1
         # Free and repair in transactions of `batch` objects; on a nearly full
@@ -2170,7 +2193,7 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run):
             done = stop
     finally:
         c_free(todo)
-    return {"kept": kept, "freed": freed,
+    return {"kept": kept, "freed": freed, "freed_count0": freed_count0,
             "kept_total": sum(kept.values()), "freed_total": sum(freed.values()),
             "kept_bytes": kept_bytes, "freed_bytes": freed_bytes,
             ("refcounts_wrong" if dry_run else "refcounts_fixed"): fixed}

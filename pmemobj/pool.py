@@ -6,6 +6,7 @@ import warnings
 
 from . import _core
 from ._core import MIN_POOL_SIZE, TransactionError
+from .gcreport import GCResult, log_gc
 
 __all__ = ["MemoryManager", "PersistentObjectPool", "create", "open", "MIN_POOL_SIZE", "DEFAULT_POOL_SIZE"]
 
@@ -103,11 +104,15 @@ class PersistentObjectPool:
 
     def gc(self, debug=None):
         """Free every object not reachable from the root (or a live proxy),
-        repair reference counts, and return counts of what was kept and freed."""
+        repair reference counts, and return counts of what was kept and freed:
+        a GCResult, which unpacks as ``type_counts, gc_counts`` and reads the
+        detailed report by key (``result['freed_total']``).  With *debug* (by
+        default the pool's), orphans freed are logged as warnings on the
+        'pmemobj' logger and the report at DEBUG level."""
         debug = self.debug if debug is None else debug
-        result = self.mm._gc()
+        result = GCResult(self.mm._gc())
         if debug:
-            print(f"gc of {self.filename}: {result}")
+            log_gc(self.filename, result)
         return result
 
     def close(self):
@@ -121,7 +126,7 @@ class PersistentObjectPool:
             # popped value) is garbage now: the proxies die with the pool
             result = self.mm._gc(proxy_roots=False)
             if self.debug:
-                print(f"gc of {self.filename}: {result}")
+                log_gc(self.filename, GCResult(result))
         self.mm.close()
 
     def __repr__(self):

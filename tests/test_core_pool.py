@@ -26,8 +26,9 @@ def test_flags(pool_path):
 
 
 def test_pool_too_small(pool_path):
-    with pytest.raises(ValueError, match="MIN_POOL_SIZE"):
-        pmemobj.create(pool_path, pool_size=pmemobj.MIN_POOL_SIZE - 1)
+    small = pmemobj.MIN_POOL_SIZE - 1
+    with pytest.raises(ValueError, match=rf"size {small} smaller than {pmemobj.MIN_POOL_SIZE} \(MIN_POOL_SIZE"):
+        pmemobj.create(pool_path, pool_size=small)
     assert not os.path.exists(pool_path)
 
 

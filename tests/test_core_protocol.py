@@ -1,4 +1,6 @@
 """The Persistent protocol of compiled types, and a pool class users can subclass and patch."""
+import logging
+
 import pytest
 
 import pmemobj
@@ -59,7 +61,8 @@ def test_pool_is_subclassable_and_patchable(pool_path, monkeypatch):
     assert calls == [1]
 
 
-def test_gc_debug_prints(pool_path, capsys):
+def test_gc_debug_logs_the_report(pool_path, caplog):
     with pmemobj.create(pool_path, debug=True) as pool:
-        pool.gc()
-    assert "gc of" in capsys.readouterr().out
+        with caplog.at_level(logging.DEBUG, logger="pmemobj"):
+            pool.gc()
+    assert any("gc of" in r.getMessage() for r in caplog.records if r.name == "pmemobj")

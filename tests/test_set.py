@@ -429,6 +429,22 @@ def test_aborted_creation(pool_path, cls):
     pool.close()
 
 
+def _failing_items():
+    yield "first"
+    raise Boom()
+
+
+@pytest.mark.parametrize("cls", [PersistentSet, PersistentFrozenSet])
+def test_an_error_of_the_iterable_comes_out_as_is(pool_path, cls):
+    with pytest.raises(Boom):
+        cls(_failing_items())                   # even called without a pool, as set() would
+    pool = new_pool(pool_path)
+    with pytest.raises(Boom):
+        pool.new(cls, _failing_items())
+    assert_no_garbage(pool)
+    pool.close()
+
+
 def test_growth_and_shrinking(pool_path):
     pool = new_pool(pool_path, 64 * 1024 * 1024)
     s = pool.root = pool.new(PersistentSet)

@@ -203,7 +203,7 @@ def test_creation_rolls_back(pool):
     assert list(holder) == ["before"]
     with pytest.raises(ValueError, match="no longer exists"):
         t[0]
-    with pytest.raises(TypeError, match="cannot persist"):
+    with pytest.raises(TypeError, match="know how to persist"):
         pool.new(PersistentTuple, ("ok", object()))
     assert_no_garbage(pool)
     pool2 = reopen(pool)

@@ -441,11 +441,13 @@ cdef class PersistentFrozenSet(_BaseSet):
 
     def __init__(self, iterable=()):
         cdef HT t
-        cdef pyp_set_t *p = <pyp_set_t *>self.addr(sizeof(pyp_set_t))
-        cdef MemoryManager mm = self.mm
+        cdef pyp_set_t *p
+        cdef MemoryManager mm
+        items = list(iterable)          # first, as PersistentSet(): an error of the iterable comes out as is
+        p = <pyp_set_t *>self.addr(sizeof(pyp_set_t))
+        mm = self.mm
         if p.frozen:
             raise TypeError(f"{type(self).__name__} is immutable: its members are set once, by pool.new()")
-        items = list(iterable)
         self.begin()
         try:
             _add_many(self, items)
