@@ -11,7 +11,7 @@ The tests run unchanged, with unittest (pynvm's runner: under pytest its
 for want of a pool), in a scratch directory under /dev/shm where a package
 ``nvm`` maps ``nvm.pmemobj`` to ``pmemobj``; nothing is copied into this
 repository.  The script prints ``N passed, M failed``, then every failure with
-the reason it is a deliberate difference (or pending work).  It exits with 1
+the reason it is a deliberate difference.  It exits with 1
 when a test fails that is not listed below.
 """
 import argparse
@@ -23,17 +23,11 @@ import unittest
 
 _SET_METHODS = ("union", "intersection", "difference", "symmetric_difference")    # check type(result)
 _SET_OPERATORS = ("or", "and", "sub", "xor")    # store the result: a builtin set cannot be, a frozenset can
-_TX_CONTROL = ("non_context_commit", "non_context_abort_raises_and_resets_state",
-               "context_abort_raises_and_resets_state", "non_context_commit_aborts_inside_context",
-               "abort_outside_transaction_raises", "commit_outside_transaction_raises",
-               "abort_nested_transactions", "context_abort_nested_transactions")
 _TYPE_TABLE = ("counts pynvm's own type table (a PersistentList of str) among the PersistentList objects; "
                "the type table here is bookkeeping, not in type_counts")
 
 # test id (module.Class.test) -> why its failure is expected
 EXPECTED = {
-    **{f"test_pmemobj_pool.TestTransactions.test_{name}":
-       "the transaction object's begin()/commit()/abort() (pending: issue 11)" for name in _TX_CONTROL},
     "test_pmemobj_pool.TestPersistence.test_id_int_collision":
         "an int read back is an equal new int, not the object stored: pynvm stores every int as "
         "an object and caches the Python object it read (its own comment: 'not an API "
