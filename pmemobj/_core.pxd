@@ -42,7 +42,6 @@ cdef extern from "pyp_layout.h":
 
     ctypedef struct pyp_bytes_t:
         pyp_header_t h
-        uint64_t hash
         uint64_t size
         char data[1]
 
@@ -158,7 +157,7 @@ cdef class MemoryManager:
     cdef int _deallocate(self, uint64_t off, OffStack *st) except -1
     cdef _invalidate_proxy(self, uint64_t off)
     cdef uint64_t _persist_ref(self, object v) except 0
-    cdef uint64_t _new_bytes(self, uint64_t tid, bytes data, uint64_t h) except 0
+    cdef uint64_t _new_bytes(self, uint64_t tid, bytes data) except 0
     cdef uint64_t _new_bigint(self, object v) except 0
     cdef uint64_t _new_seq(self, uint64_t tid, object items) except 0
     cdef uint64_t _off_of(self, object oid) except? 0

@@ -453,6 +453,14 @@ cdef class Transaction:
         return False
 
 
+cdef str _version_message(uint64_t version):
+    if 0 < version < PYP_LAYOUT_VERSION:
+        return (f"the pool has layout version {version}, written by an older pmemobj-python; this one reads "
+                f"version {PYP_LAYOUT_VERSION}: open it with the release that wrote it and copy the data "
+                f"into a new pool")
+    return f"pool layout version {version} is not supported (this library reads version {PYP_LAYOUT_VERSION})"
+
+
 cdef class MemoryManager:
     """The pool's memory: allocation, transactions, reference counts, values.
 
@@ -523,6 +531,7 @@ cdef class MemoryManager:
             key = _file_key(filename)
             if key in _open_files:
                 raise PoolInUseError(_errno.EBUSY, "pool file is already open in this process", filename)
+            _free_log_extensions(filename)
             call = _call_library(filename, False)
             pop = call.pop
             err = call.err
@@ -537,6 +546,11 @@ cdef class MemoryManager:
                 if err in (_errno.EACCES, _errno.EPERM, _errno.EROFS):
                     raise PermissionError(err, msg, filename)
                 raise InvalidPoolError(err, f"not a usable pmemobj-python pool: {msg}", filename)
+        try:
+            _register_classes(pop, filename)
+        except BaseException:
+            pmemobj_close(pop)
+            raise
         self.pop = pop
         self.closed = False
         self.filename = filename
@@ -567,8 +581,7 @@ cdef class MemoryManager:
             if self.rootp.magic != PYP_MAGIC:
                 raise InvalidPoolError(EINVAL, "not a pmemobj-python pool (bad magic in the root object)", self.filename)
             if self.rootp.version != PYP_LAYOUT_VERSION:
-                raise InvalidPoolError(EINVAL, f"pool layout version {self.rootp.version} is not supported "
-                                       f"(this library reads version {PYP_LAYOUT_VERSION})", self.filename)
+                raise InvalidPoolError(EINVAL, _version_message(self.rootp.version), self.filename)
         self.unclean = not fresh and self.rootp.clean == 0
         self.begin()
         try:
@@ -778,7 +791,7 @@ cdef class MemoryManager:
         if rc != 0:
             self._rollback_volatile()
             if rc == ENOMEM:
-                raise PoolFullError(f"pool {self.filename!r} is full: the transaction was rolled back")
+                raise PoolFullError(_full_message(self, "the commit"))
             raise OSError(rc, f"transaction failed to commit: {_errmsg()}")
         self.tx_new.clear()
         self.tx_freed.clear()
@@ -834,7 +847,7 @@ cdef class MemoryManager:
             self.doomed = True
             self._rollback_volatile()
         if err == ENOMEM:
-            raise PoolFullError(f"pool {self.filename!r} is full ({what}); the transaction was rolled back")
+            raise PoolFullError(_full_message(self, what))
         raise OSError(err, f"{what} failed: {msg}; the transaction was rolled back")
 
     cdef int snapshot(self, const void *p, size_t n) except -1:
@@ -844,7 +857,7 @@ cdef class MemoryManager:
         if _fault(FAULT_SNAPSHOT):
             self.fail(ENOMEM, "snapshot (injected fault)")
         if pmemobj_tx_xadd_range_direct(p, n, POBJ_XADD_NO_ABORT) != 0:
-            self.fail(errno, "snapshot")
+            self.fail(errno, f"a snapshot of {n:,} bytes")
         return 0
 
     cdef int add_fresh(self, const void *p, size_t n) except -1:
@@ -857,7 +870,7 @@ cdef class MemoryManager:
         if _fault(FAULT_SNAPSHOT):
             self.fail(ENOMEM, "snapshot (injected fault)")
         if pmemobj_tx_xadd_range_direct(p, n, POBJ_XADD_NO_SNAPSHOT | POBJ_XADD_NO_ABORT) != 0:
-            self.fail(errno, "snapshot")
+            self.fail(errno, f"a snapshot of {n:,} bytes")
         return 0
 
     cdef uint64_t alloc(self, size_t n, uint64_t type_num, bint zero) except 0:
@@ -866,9 +879,17 @@ cdef class MemoryManager:
             raise ValueError(f"cannot allocate {n} bytes (1 to {PMEMOBJ_MAX_ALLOC_SIZE})")
         if _fault(FAULT_ALLOC):
             self.fail(ENOMEM, f"allocation of {n} bytes (injected fault)")
-        cdef PMEMoid oid = pmemobj_tx_xalloc(n, type_num, (POBJ_XALLOC_ZERO if zero else 0) | POBJ_XALLOC_NO_ABORT)
+        cdef uint64_t flags = (POBJ_XALLOC_ZERO if zero else 0) | POBJ_XALLOC_NO_ABORT
+        cdef PMEMoid oid = pmemobj_tx_xalloc(n, type_num, flags | _class_flags(n))
+        cdef int err
         if oid.off == 0:
-            self.fail(errno or ENOMEM, f"allocation of {n} bytes")
+            err = errno or ENOMEM
+            if err == ENOMEM:
+                oid = _alloc_in_larger_class(n, type_num, flags)
+                if oid.off == 0:
+                    oid = _alloc_in_any_class(self, n, type_num, flags)
+            if oid.off == 0:
+                self.fail(err, f"an allocation of {n:,} bytes")
         if self.tx_released is not None:
             # libpmemobj hands a block allocated and freed in this transaction out
             # again at once: the offset now names a new object, not a freed one
@@ -890,8 +911,10 @@ cdef class MemoryManager:
 
     cdef uint64_t realloc_raw(self, uint64_t off, size_t n, uint64_t type_num, bint zero) except 0:
         # pmemobj_tx_realloc ignores POBJ_TX_FAILURE_RETURN: alloc + copy + free instead.
+        # The new block is zeroed either way: what lies past the bytes asked for
+        # before (a block may be larger) must not show another object's old bytes.
         cdef uint64_t old_size = self.usable_size(off) if off else 0
-        cdef uint64_t new = self.alloc(n, type_num, zero)
+        cdef uint64_t new = self.alloc(n, type_num, True)
         if off:
             memcpy(self.base + new, self.base + off, min(old_size, n))
             self.free(off)
@@ -1057,9 +1080,9 @@ cdef class MemoryManager:
         cdef type t = type(v)
         cdef uint64_t off
         if t is str:
-            return self._new_bytes(PYP_T_STR, (<str>v).encode('utf-8', 'surrogatepass'), _str_hash(v))
+            return self._new_bytes(PYP_T_STR, (<str>v).encode('utf-8', 'surrogatepass'))
         if t is bytes:
-            return self._new_bytes(PYP_T_BYTES, v, _bytes_hash(v))
+            return self._new_bytes(PYP_T_BYTES, v)
         if t is tuple or t is frozenset:
             return self._new_seq(PYP_T_TUPLE if t is tuple else PYP_T_FROZENSET, v)
         if t is complex:
@@ -1079,7 +1102,7 @@ cdef class MemoryManager:
             self.incref(off)
             return off
         if t in self.pickle_types:
-            return self._new_bytes(PYP_T_PICKLE, pickle.dumps(v, pickle.HIGHEST_PROTOCOL), 0)
+            return self._new_bytes(PYP_T_PICKLE, pickle.dumps(v, pickle.HIGHEST_PROTOCOL))
         oid = getattr(v, '_p_oid', None)
         if oid is not None and getattr(v, '_p_mm', None) is not None:
             if v._p_mm is not self:
@@ -1092,21 +1115,19 @@ cdef class MemoryManager:
         raise TypeError(f"cannot persist object of type {_name_of(t)}: not a supported value type, "
                         f"not Persistent, and not nominated with persist_via_pickle()")
 
-    cdef uint64_t _new_bytes(self, uint64_t tid, bytes data, uint64_t h) except 0:
+    cdef uint64_t _new_bytes(self, uint64_t tid, bytes data) except 0:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-        cdef uint64_t off = self.alloc(PYP_BYTES_DATA + n + 1, PYP_TYPE_NUM_OBJECT, False)
+        cdef uint64_t off = self.alloc(PYP_BYTES_DATA + n, PYP_TYPE_NUM_OBJECT, False)
         cdef pyp_bytes_t *b = <pyp_bytes_t *>(self.base + off)
         b.h.refcount = 1
         b.h.type_id = tid
-        b.hash = h
         b.size = n
         memcpy(b.data, PyBytes_AS_STRING(data), n)
-        b.data[n] = 0
         return off
 
     cdef uint64_t _new_bigint(self, object v) except 0:
         nbytes = (v.bit_length() + 8) // 8
-        return self._new_bytes(PYP_T_BIGINT, v.to_bytes(nbytes, 'little', signed=True), 0)
+        return self._new_bytes(PYP_T_BIGINT, v.to_bytes(nbytes, 'little', signed=True))
 
     cdef uint64_t _new_seq(self, uint64_t tid, object items) except 0:
         items = tuple(items)
@@ -1668,9 +1689,14 @@ cdef class MemoryManager:
         return tuple(self.type_names)
 
     def stats(self):
-        """Counts of this session: live proxies, open transaction depth."""
-        return {"proxies": len(self.proxies), "depth": self.depth, "dirty": self.dirty,
-                "opens": self.rootp.opens if self.rootp != NULL else None}
+        """Counts of this session (live proxies, open transaction depth) and, while
+        the pool is open, its space (see pool.stats())."""
+        out = {"proxies": len(self.proxies), "depth": self.depth, "dirty": self.dirty,
+               "opens": self.rootp.opens if self.rootp != NULL else None}
+        if not self.closed:
+            out["pool_size"] = self.pool_size
+            out.update(_heap_stats(self))
+        return out
 
     @property
     def dirty_since_open(self):
@@ -2290,3 +2316,6 @@ cdef class PersistentBase:
 cdef int _collect_visit(void *ctx, uint64_t off, int kind) except -1:
     (<list>ctx).append((off, kind))
     return 0
+
+
+include "_heap.pxi"

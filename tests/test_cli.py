@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+import pmemobj
+
 from support import ROOT, TESTS, assert_no_signal, run_python
 
 
@@ -76,7 +78,7 @@ def info(path, module="pmemobj"):
 def test_info_healthy(healthy):
     d = info(healthy)
     assert d["clean_shutdown"] is True
-    assert d["layout"] == "pmemobj-python" and d["layout_version"] == 1
+    assert d["layout"] == "pmemobj-python" and d["layout_version"] == pmemobj.LAYOUT_VERSION == 2
     assert d["pool_size"] == os.path.getsize(healthy)
     assert 0 < d["used_bytes"] < d["heap_size"] < d["pool_size"]
     assert d["free_bytes_approx"] == d["heap_size"] - d["used_bytes"]

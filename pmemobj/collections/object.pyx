@@ -90,7 +90,7 @@ cdef class PersistentObject(PersistentBase):
         ht_open(self, &t, False)
         ix = ht_find(self, &t, name, h, &s)
         if ix >= 0:
-            v = ht_entry(&t, <uint64_t>ix).value
+            v = ht_value(ht_entry(&t, <uint64_t>ix))
             return self.mm.load(&v)
         return PyObject_GenericGetAttr(self, name)
 
@@ -139,17 +139,21 @@ cdef class PersistentObject(PersistentBase):
     def _p_attrs(self):
         """The names of the persistent attributes, in the order they were first set."""
         cdef HT t
-        cdef uint64_t i
+        cdef uint64_t i, n
         cdef pyp_slot_t k
         cdef list names = []
         _attrs_ht(&t)
         ht_open(self, &t, False)
-        i = ht_next_live(&t, 0)
-        while i < t.h.nentries:
-            k = ht_entry(&t, i).key
+        i = t.h.first
+        n = t.h.used
+        while i and n:              # bounded: damaged links cannot loop
+            if i > t.h.nentries:
+                ht_damaged(self.mm, "hash table order links lead outside its entries")
+            k = ht_key(ht_entry(&t, i - 1))
             names.append(self.mm.load(&k))
             ht_open(self, &t, False)        # loading may have run code
-            i = ht_next_live(&t, i + 1)
+            i = ht_after(&t, i - 1)
+            n -= 1
         return names
 
     def __dir__(self):

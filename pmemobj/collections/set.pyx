@@ -117,6 +117,7 @@ cdef class _BaseSet(PersistentBase):
         it.s = self
         it.used = <int64_t>t.h.used
         it.remaining = <Py_ssize_t>t.h.used
+        it.pos = t.h.first
         return it
 
     def __repr__(self):
@@ -479,7 +480,7 @@ _abc.Hashable.register(PersistentFrozenSet)
 
 cdef class _SetIterator:
     cdef _BaseSet s                 # None once exhausted
-    cdef uint64_t pos
+    cdef uint64_t pos               # 1 + the entry to return next (insertion order), 0 at the end
     cdef int64_t used               # the length at creation, -1 after a change of size
     cdef Py_ssize_t remaining
 
@@ -505,11 +506,14 @@ cdef class _SetIterator:
         if self.used != <int64_t>t.h.used:
             self.used = -1
             raise RuntimeError("Set changed size during iteration")
-        i = ht_next_live(&t, self.pos)
-        if i >= t.h.nentries:
+        i = self.pos
+        if i == 0 and self.remaining == 0:
             self.s = None
             raise StopIteration
-        self.pos = i + 1
+        if i == 0 or self.remaining == 0 or i > t.h.nentries or not ht_live(ht_entry(&t, i - 1)):
+            self.s = None
+            raise RuntimeError("Set changed during iteration")
+        self.pos = ht_after(&t, i - 1)
         self.remaining -= 1
-        k = ht_entry(&t, i).key
+        k = ht_key(ht_entry(&t, i - 1))
         return self.s.mm.load(&k)
