@@ -453,6 +453,24 @@ cdef class Transaction:
         return False
 
 
+_umask_lock = threading.Lock()
+
+cdef int _process_umask() except -1:
+    """The process's file mode creation mask, left as it is (Linux shows it in
+    /proc; elsewhere it is read by setting it, under a lock, and back)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
 cdef str _version_message(uint64_t version):
     if 0 < version < PYP_LAYOUT_VERSION:
         return (f"the pool has layout version {version}, written by an older pmemobj-python; this one reads "
@@ -519,6 +537,7 @@ cdef class MemoryManager:
         cdef pyp_call_t *call
         cdef const char *cpath = path
         if create:
+            mode &= ~_process_umask()       # libpmemobj sets the mode as given: filtered as open() does
             with nogil:
                 pop = pmemobj_create(cpath, PYP_LAYOUT_NAME, pool_size, mode)
             if pop == NULL:

@@ -37,8 +37,9 @@ class PersistentObjectPool:
 
     flag 'w': open an existing pool; 'x': create a new one (FileExistsError if
     the file exists); 'c': create it if missing, else open it.  A new pool file
-    is *pool_size* bytes (at least MIN_POOL_SIZE; DEFAULT_POOL_SIZE is 32 MiB).  A pool that
-    was not closed cleanly is garbage collected on open."""
+    is *pool_size* bytes (at least MIN_POOL_SIZE; DEFAULT_POOL_SIZE is 32 MiB),
+    with the permissions *mode* filtered by the process's umask, as open() does.
+    A pool that was not closed cleanly is garbage collected on open."""
 
     MemoryManager = MemoryManager
 
