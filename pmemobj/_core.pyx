@@ -471,6 +471,26 @@ cdef int _process_umask() except -1:
     return mask
 
 
+def _check_picklable_type(t):
+    """Refuse a type for persist_via_pickle whose objects can change in place: a
+    change to one that is stored would be lost (the pool keeps its pickle)."""
+    import dataclasses
+    name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    if issubclass(t, PersistentBase) or hasattr(t, "_p_new"):
+        raise TypeError(f"persist_via_pickle() takes immutable types: {name} is persistent, its objects "
+                        f"are stored as themselves")
+    if t.__hash__ is None:
+        why = "are unhashable, the mark of a mutable type"
+    elif dataclasses.is_dataclass(t) and not t.__dataclass_params__.frozen:
+        why = "belong to a dataclass that is not frozen"
+    else:
+        return
+    raise TypeError(f"persist_via_pickle() takes immutable types: {name} objects {why}, and a change to one "
+                    f"stored in a pool would be lost (the pool keeps the pickle of the value stored).  Store "
+                    f"mutable objects as a PersistentObject subclass (pool.new(cls, ...)) or in the persistent "
+                    f"collections")
+
+
 cdef str _version_message(uint64_t version):
     if 0 < version < PYP_LAYOUT_VERSION:
         return (f"the pool has layout version {version}, written by an older pmemobj-python; this one reads "
@@ -1699,6 +1719,7 @@ cdef class MemoryManager:
         for t in types:
             if not isinstance(t, type):
                 raise TypeError(f"persist_via_pickle() takes classes, not {t!r}")
+            _check_picklable_type(t)
         self.pickle_types.update(types)
 
     @property

@@ -99,7 +99,10 @@ class PersistentObjectPool:
         return self.mm.transaction()
 
     def persist_via_pickle(self, *types):
-        """Store instances of *types* (immutable, non-container) pickled."""
+        """Store instances of *types* (immutable, non-container) pickled.
+
+        TypeError for a type whose objects can change in place (unhashable, or a
+        dataclass that is not frozen): store those as PersistentObject subclasses."""
         self.mm.persist_via_pickle(*types)
 
     def gc(self, debug=None):
