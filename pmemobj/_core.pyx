@@ -201,6 +201,15 @@ class PoolInUseError(OSError):
     """The pool file is already open (in this process or another)."""
 
 
+class UnknownClassError(TypeError):
+    """The pool holds objects of a class this process cannot import (not damage)."""
+
+    def __init__(self, class_name, reason):
+        super().__init__(f"class {class_name} is not importable ({reason}); add the directory of its "
+                         f"module to PYTHONPATH")
+        self.class_name = class_name
+
+
 cdef str _name_of(type t):
     return f"{t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else t.__qualname__
 
@@ -1395,9 +1404,9 @@ cdef class MemoryManager:
                 for part in qualname.split('.'):
                     cls = getattr(cls, part)
             except (ImportError, AttributeError) as e:
-                raise TypeError(f"cannot resurrect an object of class {name}: {e}") from None
+                raise UnknownClassError(name, str(e)) from None
             if not isinstance(cls, type):
-                raise TypeError(f"cannot resurrect an object of class {name}: not a class")
+                raise UnknownClassError(name, "not a class")
             self.type_classes[idx] = cls
             self.class_ids[cls] = tid
         return cls
@@ -1477,7 +1486,10 @@ cdef class MemoryManager:
         """Mark from the root (and live proxies), fix reference counts, free the rest.
 
         With dry_run, only count: what is reachable, what would be freed, and
-        how many reference counts are wrong (a structural check of the pool)."""
+        how many reference counts are wrong (a structural check of the pool).
+        A dry run goes past objects of classes it cannot import: it counts them
+        by class name in "unknown_classes", and what only they reference is then
+        counted as unreachable."""
         self.check()
         if self.owner != 0:
             raise TransactionError("gc cannot run inside a transaction")
@@ -1491,10 +1503,14 @@ cdef class MemoryManager:
             _committed_deferred.pop(_key(self), None)  # what is left is unreachable: the sweep frees it
             _update_deferring()
         g.mm = <void *>self
+        unknown = {} if dry_run else None
         try:
             _gc_enumerate(self, &g)
-            _gc_mark(self, &g)
-            return _gc_sweep(self, &g, dry_run)
+            _gc_mark(self, &g, unknown)
+            result = _gc_sweep(self, &g, dry_run)
+            if dry_run:
+                result["unknown_classes"] = unknown
+            return result
         finally:
             c_free(g.allocs)
             c_free(g.marks)
@@ -2026,7 +2042,7 @@ cdef _gc_enumerate(MemoryManager mm, GcState *g):
     memset(g.marks, 0, g.n + 1)
     memset(g.counts, 0, (g.n + 1) * sizeof(uint64_t))
 
-cdef _gc_mark(MemoryManager mm, GcState *g):
+cdef _gc_mark(MemoryManager mm, GcState *g, dict unknown):
     cdef pyp_typetable_t *tt
     cdef uint64_t i, off
     cdef Py_ssize_t idx
@@ -2056,7 +2072,13 @@ cdef _gc_mark(MemoryManager mm, GcState *g):
     while g.stack.n:
         g.stack.n -= 1
         off = g.stack.items[g.stack.n]
-        mm.traverse(off, _gc_visit, g)
+        if unknown is None:
+            mm.traverse(off, _gc_visit, g)
+            continue
+        try:
+            mm.traverse(off, _gc_visit, g)
+        except UnknownClassError as e:
+            unknown[e.class_name] = unknown.get(e.class_name, 0) + 1
     if g.dangling:
         raise InvalidPoolError(EINVAL, f"damaged pool: {g.dangling} reference(s) to memory that is not "
                                f"allocated; gc refused to free anything", mm.filename)
@@ -2351,7 +2373,8 @@ cdef class PersistentBase:
         mm.end(True)
 
     def __reduce__(self):
-        raise TypeError(f"cannot pickle a persistent {type(self).__name__}: it lives in its pool")
+        raise TypeError(f"cannot pickle a persistent {type(self).__name__}: it lives in its pool "
+                        f"(pmemobj.to_builtin() copies it into plain Python objects)")
 
 cdef int _collect_visit(void *ctx, uint64_t off, int kind) except -1:
     (<list>ctx).append((off, kind))

@@ -105,6 +105,14 @@ class PersistentObjectPool:
         dataclass that is not frozen): store those as PersistentObject subclasses."""
         self.mm.persist_via_pickle(*types)
 
+    def stats(self):
+        """The pool's space, in bytes: ``pool_size`` (the file), ``heap_bytes``
+        (what objects can use), ``used_bytes`` (in blocks handed out, headers
+        included), ``free_bytes``, ``free_chunk_bytes`` (in whole free chunks of
+        256 KiB, which any allocation can use) and ``largest_free_block`` (the
+        largest allocation that can succeed now); and counts of this session."""
+        return self.mm.stats()
+
     def gc(self, debug=None):
         """Free every object not reachable from the root (or a live proxy),
         repair reference counts, and return counts of what was kept and freed."""

@@ -30,6 +30,8 @@ from pmemobj.collections._hashtable cimport *
 cdef extern from "Python.h":
     PyObject *_PyType_Lookup(PyTypeObject *, object)      # a borrowed reference, or NULL
     int PyObject_GenericSetAttr(PyObject *, PyObject *, PyObject *) except -1
+    int Py_ReprEnter(object) except -1
+    void Py_ReprLeave(object)
 
 
 cdef inline void _attrs_ht(HT *t) noexcept:
@@ -158,6 +160,20 @@ cdef class PersistentObject(PersistentBase):
 
     def __dir__(self):
         return sorted(set(object.__dir__(self)) | set(self._p_attrs()))
+
+    def __repr__(self):
+        """ClassName(attr=value, ...): the persistent attributes, in the order they were first set."""
+        name = type(self).__name__
+        try:
+            attrs = self._p_attrs()
+        except (ValueError, TypeError) as e:        # closed pool, freed object, not made by pool.new
+            return f"<{name}: {e}>"
+        if Py_ReprEnter(self):
+            return name + "(...)"
+        try:
+            return name + "(" + ", ".join([f"{a}={getattr(self, a)!r}" for a in attrs]) + ")"
+        finally:
+            Py_ReprLeave(self)
 
     # identity: the same object of the same pool, also across proxies and reopens
     def __eq__(self, other):
