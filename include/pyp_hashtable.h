@@ -5,7 +5,8 @@
  * One hash table design serves all of them: an array of entries (a slab:
  * a deleted entry goes on a free list and the next insertion takes it
  * back), a doubly linked list through the live entries in insertion order,
- * and a linear-probing index whose slots hold "entry number + 1".  Deleting
+ * and a linear-probing index whose slots hold "entry number + 1" (and bits of a
+ * fingerprint of the key's hash: see PYP_HT_ENTRY_BITS).  Deleting
  * shifts the following slots of the index back (no dummies), so a table
  * whose entries were deleted takes as many insertions again without any
  * new memory: a full pool where data was deleted can be filled again.
@@ -53,9 +54,17 @@
 /* The usable entries of an index of 2**log2 slots: half of it in a small
  * table (its index and entries are then blocks of a power of two bytes, the
  * sizes of the segments and directories: few allocation classes, see
- * pmemobj/_heap.pxi), two thirds in a larger one. */
+ * pmemobj/_heap.pxi), four fifths in a larger one. */
 #define PYP_HT_USABLE(log2) ((log2) <= PYP_HT_FLAT_LOG2 ? (uint64_t)1 << ((log2) - 1) \
-                             : (((uint64_t)1 << (log2)) << 1) / 3)
+                             : (((uint64_t)1 << (log2)) << 2) / 5)
+
+/* An index slot holds 1 + an entry number in its low PYP_HT_ENTRY_BITS bits and,
+ * above them, the same bits of the fingerprint of the key's hash, so that a
+ * probe rarely reads an entry that does not hold the key.  (A table's
+ * capacity stays below the largest entry number its index can hold.) */
+#define PYP_HT_ENTRY_BITS(log2) ((log2) + 4 < 32 ? (log2) + 4 : 32)
+#define PYP_HT_ENTRY_MASK(log2) ((((uint64_t)1) << PYP_HT_ENTRY_BITS(log2)) - 1)
+#define PYP_HT_FINGERPRINT(hash48) ((hash48) ^ ((hash48) >> 24))
 
 /* An index slot's home: the top log2 bits of the 48-bit hash times the golden
  * ratio (Fibonacci hashing), so that ints, which hash to themselves, spread. */

@@ -92,6 +92,7 @@ cdef class MemoryManager:
     cdef int depth                    # flat nesting depth
     cdef bint doomed                  # aborted, waiting for the outermost block to end
     cdef bint dirty                   # something was written since open
+    cdef readonly uint64_t tx_serial  # outermost transactions begun: names the current one
     cdef list tx_new                  # proxies created in this transaction
     cdef list tx_freed                # (proxy, off) invalidated by frees in this transaction
     cdef public set orphans           # objects whose last proxy died at refcount 0: freed at the next begin

@@ -776,6 +776,7 @@ cdef class MemoryManager:
         pyp_set_tx_pool(<void *>self)
         self.owner = me
         self.depth = 1
+        self.tx_serial += 1
         self.doomed = False
         return 0
 

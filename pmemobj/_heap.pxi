@@ -21,7 +21,8 @@ DEF CLASS_GRAINS = 1025     # CLASS_MAX // 16 + 1: the entries of _class_of
 DEF FALLBACK_FACTOR = 2     # a full class falls back to larger ones up to this multiple of the size
 
 # Usable sizes (the header not included): 16 to 256 bytes by 16, then eight
-# steps per doubling up to CLASS_MAX: an object wastes at most 1/9 of its block.
+# steps per doubling up to CLASS_MAX: an object over 256 bytes wastes at most
+# 1/9 of its block.  (Few classes matter too: each class in use holds a run.)
 cdef uint32_t _class_usable[NCLASSES]
 cdef uint8_t _class_of[CLASS_GRAINS]         # (n + 15) // 16 -> the class of n bytes
 
@@ -261,3 +262,12 @@ def _heap_runs(MemoryManager mm):
     runs = {}
     _heap_stats(mm, runs)
     return runs
+
+
+def _ctl_stat(MemoryManager mm, str name):
+    """Tests: a uint64_t statistic of libpmemobj's control interface (e.g. "stats.heap.run_allocated")."""
+    cdef uint64_t v = 0
+    mm.check()
+    if pmemobj_ctl_get(mm.pop, name.encode(), &v) != 0:
+        raise OSError(errno, f"pmemobj_ctl_get({name!r}): {_errmsg()}")
+    return v

@@ -17,11 +17,14 @@ from libc.stdint cimport uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy, memset, memcmp
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from pmemobj._core cimport (MemoryManager, PersistentBase, pyp_slot_t, pyp_header_t, pyp_bytes_t, PYP_TAG_EMPTY,
-                            PYP_TAG_REF, PYP_TYPE_NUM_RAW, PYP_T_STR, PYP_T_BYTES, PYP_BYTES_DATA, VISIT_REF,
+                            PYP_TAG_REF, PYP_TAG_INT, PYP_TYPE_NUM_RAW, PYP_T_STR, PYP_T_BYTES, PYP_BYTES_DATA, VISIT_REF,
                             VISIT_RAW, visit_fn)
 
 cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object, Py_ssize_t *) except NULL
+    long long PyLong_AsLongLongAndOverflow(object, int *) except? -1
+    object PyLong_FromLongLong(long long)
+    Py_ssize_t PyObject_Hash(object) except -1
 
 cdef extern from "pyp_hashtable.h":
     uint64_t PYP_HT_LOG2_MIN
@@ -34,6 +37,8 @@ cdef extern from "pyp_hashtable.h":
     uint64_t PYP_HT_MAX_ENTRIES
     uint64_t PYP_HT_USABLE(uint64_t log2)
     uint64_t PYP_HT_HOME(uint64_t hash48, uint64_t log2)
+    uint64_t PYP_HT_ENTRY_MASK(uint64_t log2)
+    uint64_t PYP_HT_FINGERPRINT(uint64_t hash48)
     uint64_t PYP_HT_HASH_MASK
     uint64_t PYP_HT_KEY_TAG_SHIFT
     uint64_t PYP_HT_VALUE_TAG_SHIFT
@@ -76,8 +81,15 @@ cdef extern from "pyp_hashtable.h":
 
 cdef enum:
     POOL_HDR = 8192             # libpmemobj's pool header: no segment starts below
-    IX_BAD = 0xFFFFFFFF         # ix_get of a slot in a segment outside the pool: past every entry
     LINK_MASK = 0xFFFFFFFF
+    SLOT_MASK = 0xFFFFFFFF
+
+cdef extern from *:
+    """
+    /* ix_get of a slot in a segment outside the pool: no 32-bit slot value (damage) */
+    #define PYP_HT_IX_BAD (((uint64_t)1) << 40)
+    """
+    uint64_t IX_BAD "PYP_HT_IX_BAD"
 
 
 cdef struct HT:
@@ -91,6 +103,7 @@ cdef struct HT:
     PyObject *mm                # the MemoryManager (borrowed: the owner proxy holds it)
     uint64_t mask               # index slots - 1
     uint64_t shift              # 64 - log2_size: PYP_HT_HOME without the multiplication's constant
+    uint64_t emask              # the entry bits of an index slot; the fingerprint bits are above
     size_t objsize              # bytes of the owner object (header included)
     size_t stride               # bytes per entry: sizeof(pyp_ht_entry_t) or sizeof(pyp_ht_key_t)
     bint strict                 # small arrays checked as allocations (see ht_attach)
@@ -168,6 +181,29 @@ cdef inline uint64_t ht_home(const HT *t, uint64_t meta) noexcept:
     return ((meta & PYP_HT_HASH_MASK) * 0x9E3779B97F4A7C15ULL) >> t.shift
 
 
+cdef inline void ht_geometry(HT *t, uint64_t log2) noexcept:
+    t.mask = ((<uint64_t>1) << log2) - 1
+    t.shift = 64 - log2
+    t.emask = PYP_HT_ENTRY_MASK(log2)
+
+
+cdef inline uint64_t ix_tag(const HT *t, uint64_t meta) noexcept:
+    """The fingerprint bits of an index slot for a hash (or an entry's meta word)."""
+    return PYP_HT_FINGERPRINT(meta & PYP_HT_HASH_MASK) & ~t.emask & SLOT_MASK
+
+
+cdef inline uint64_t ix_value(const HT *t, uint64_t meta, uint64_t n) noexcept:
+    """The index slot value for entry n with this hash."""
+    return (n + 1) | ix_tag(t, meta)
+
+
+cdef inline char *ht_ptr(MemoryManager mm, uint64_t off, uint64_t n) except NULL:
+    """mm.ptr(off, n) inlined for the hot paths (mm.ptr raises the errors)."""
+    if mm.closed or off < POOL_HDR or off > mm.pool_size or n > mm.pool_size - off:
+        return mm.ptr(off, n)
+    return mm.base + off
+
+
 cdef inline int ht_attach(MemoryManager mm, HT *t, bint strict=True) except -1:
     """Check the header t.h and point t at its arrays or directories.
 
@@ -186,28 +222,26 @@ cdef inline int ht_attach(MemoryManager mm, HT *t, bint strict=True) except -1:
     if h.index == 0:
         if h.entries or h.used or h.nentries or h.free or h.capacity or log2 or h.first or h.last:
             ht_damaged(mm, "hash table header without an index")
-        t.mask = 0
-        t.shift = 63
+        ht_geometry(t, 1)
         return 0
     if (log2 < PYP_HT_LOG2_MIN or log2 > PYP_HT_LOG2_MAX or h.used > PYP_HT_USABLE(log2)
             or h.nentries > h.capacity or h.used > h.nentries or h.entries == 0 or h.free > h.nentries
             or h.first > h.nentries or h.last > h.nentries or (h.used == 0) != (h.first == 0)
             or (h.used == 0) != (h.last == 0)
             or (ht_flat(log2) and h.capacity > PYP_HT_USABLE(log2))
+            or h.capacity >= PYP_HT_ENTRY_MASK(log2)
             or (not ht_flat(log2) and (h.capacity == 0 or h.capacity % PYP_HT_SEG_ENTRIES
-                                       or h.capacity > mm.pool_size // t.stride
-                                       or h.capacity > PYP_HT_MAX_ENTRIES + PYP_HT_SEG_ENTRIES))):
+                                       or h.capacity > mm.pool_size // t.stride))):
         ht_damaged(mm, "inconsistent hash table header")
-    t.mask = ((<uint64_t>1) << log2) - 1
-    t.shift = 64 - log2
+    ht_geometry(t, log2)
     if log2 <= PYP_HT_IX_SEG_SHIFT:
-        t.index = mm.obj(h.index, ix_bytes(log2)) if strict else mm.ptr(h.index, ix_bytes(log2))
+        t.index = mm.obj(h.index, ix_bytes(log2)) if strict else ht_ptr(mm, h.index, ix_bytes(log2))
     else:
-        t.ixdir = <const uint64_t *>mm.ptr(h.index, ((t.mask + 1) >> PYP_HT_IX_SEG_SHIFT) * 8)
+        t.ixdir = <const uint64_t *>ht_ptr(mm, h.index, ((t.mask + 1) >> PYP_HT_IX_SEG_SHIFT) * 8)
     if ht_flat(log2):
-        t.entries = mm.obj(h.entries, h.capacity * t.stride) if strict else mm.ptr(h.entries, h.capacity * t.stride)
+        t.entries = mm.obj(h.entries, h.capacity * t.stride) if strict else ht_ptr(mm, h.entries, h.capacity * t.stride)
     else:
-        t.endir = <const uint64_t *>mm.ptr(h.entries, (h.capacity >> PYP_HT_SEG_SHIFT) * 8)
+        t.endir = <const uint64_t *>ht_ptr(mm, h.entries, (h.capacity >> PYP_HT_SEG_SHIFT) * 8)
     return 0
 
 
@@ -215,7 +249,7 @@ cdef inline char *ht_owner(PersistentBase o, size_t n) except NULL:
     """The owner's memory: checked like addr() but, on the hot path, only against the mapping."""
     if o.off == 0 or o.mm is None:
         return o.addr(n)            # raises the right error
-    return o.mm.ptr(o.off, n)
+    return ht_ptr(o.mm, o.off, n)
 
 
 cdef inline int ht_open(PersistentBase o, HT *t, bint strict=True) except -1:
@@ -228,6 +262,10 @@ cdef inline int ht_open(PersistentBase o, HT *t, bint strict=True) except -1:
     return ht_attach(o.mm, t, strict)
 
 
+cdef inline pyp_ht_entry_t *ht_bad_segment(const HT *t, uint64_t seg) except NULL:
+    ht_damaged(<MemoryManager>t.mm, f"hash table segment at 0x{seg:x} lies outside the pool")
+
+
 cdef inline pyp_ht_entry_t *ht_entry(const HT *t, uint64_t i) except NULL:
     """Entry i, for reading (of a set's entries only meta, key and order exist)."""
     cdef uint64_t seg
@@ -235,7 +273,7 @@ cdef inline pyp_ht_entry_t *ht_entry(const HT *t, uint64_t i) except NULL:
         return <pyp_ht_entry_t *>(t.entries + i * t.stride)
     seg = t.endir[i >> PYP_HT_SEG_SHIFT]
     if not seg_ok(t, seg, PYP_HT_SEG_ENTRIES * t.stride):
-        ht_damaged(<MemoryManager>t.mm, f"hash table segment at 0x{seg:x} lies outside the pool")
+        return ht_bad_segment(t, seg)
     return <pyp_ht_entry_t *>(t.base + seg + (i & (PYP_HT_SEG_ENTRIES - 1)) * t.stride)
 
 
@@ -248,6 +286,7 @@ cdef inline pyp_ht_entry_t *ht_entry_w(MemoryManager mm, const HT *t, uint64_t i
 
 
 cdef inline uint64_t ix_get(const HT *t, uint64_t i) noexcept:
+    """Index slot i (IX_BAD if its segment lies outside the pool)."""
     cdef const char *seg = t.index
     cdef uint64_t off
     if seg == NULL:
@@ -301,6 +340,20 @@ cdef inline uint64_t ht_before(const HT *t, uint64_t i) except? 0xFFFFFFFFFFFFFF
 
 # -- lookups ---------------------------------------------------------------------
 
+cdef inline uint64_t ht_hash(MemoryManager mm, object key) except? 0xFFFFFFFFFFFFFFFF:
+    """mm.hash_of(key), with the int case inlined."""
+    if type(key) is int:
+        return <uint64_t>PyObject_Hash(key)
+    return <uint64_t>mm.hash_of(key)
+
+
+cdef inline object ht_load(MemoryManager mm, const pyp_slot_t *s):
+    """mm.load(s), with the int case inlined."""
+    if s.tag == PYP_TAG_INT:
+        return PyLong_FromLongLong(<long long>s.payload)
+    return mm.load(s)
+
+
 cdef inline bint ht_plain(object key) noexcept:
     """Keys whose comparison with an inline slot runs no Python code."""
     cdef type kt = type(key)
@@ -311,12 +364,12 @@ cdef inline int ht_text_eq(MemoryManager mm, const pyp_slot_t *k, uint64_t tid, 
                            Py_ssize_t n) except -1:
     """Compare a REF slot to UTF-8 (tid PYP_T_STR) or raw (PYP_T_BYTES) data without
     going through the allocator's size lookup: 1 equal, 0 not, 2 not such an object."""
-    cdef pyp_bytes_t *b = <pyp_bytes_t *>mm.ptr(k.payload, PYP_BYTES_DATA)
+    cdef pyp_bytes_t *b = <pyp_bytes_t *>ht_ptr(mm, k.payload, PYP_BYTES_DATA)
     if b.h.type_id != tid:
         return 2
     if b.size != <uint64_t>n:
         return 0
-    mm.ptr(k.payload, PYP_BYTES_DATA + <uint64_t>n)
+    ht_ptr(mm, k.payload, PYP_BYTES_DATA + <uint64_t>n)
     return memcmp(b.data, data, n) == 0
 
 
@@ -327,11 +380,11 @@ cdef inline int64_t ht_find(PersistentBase o, HT *t, object key, uint64_t h, uin
     t must be open; it is reopened (and the search restarted if the table
     changed) after any comparison that could have run Python code."""
     cdef MemoryManager mm = o.mm
-    cdef uint64_t i, ix, probes, idx_off, ent_off, nent
+    cdef uint64_t i, ix, probes, idx_off, ent_off, nent, tag
     cdef pyp_ht_entry_t *e
     cdef pyp_slot_t k
     cdef bint plain = ht_plain(key)
-    cdef int eq
+    cdef int eq, overflow = 0
     cdef type kt = type(key)
     cdef const char *text = NULL        # str keys: UTF-8 (once a hash matches), bytes keys: the data
     cdef Py_ssize_t textlen = 0
@@ -345,16 +398,22 @@ cdef inline int64_t ht_find(PersistentBase o, HT *t, object key, uint64_t h, uin
         if t.h.index == 0:
             return -1
         i = ht_home(t, h)
+        tag = ix_tag(t, h)
         probes = 0
         while True:
             ix = ix_get(t, i)
             if ix == 0:
                 slot[0] = i
                 return -1
-            if ix > t.h.nentries:
+            if ix > SLOT_MASK or (ix & t.emask) == 0 or (ix & t.emask) > t.h.nentries:
                 ht_damaged(mm, "hash table index refers past its entries")
-            e = ht_entry(t, ix - 1)
-            if (e.meta & PYP_HT_HASH_MASK) == h and ht_live(e):
+            e = NULL
+            if (ix & ~t.emask) == tag:          # else another key's fingerprint: its entry is not read
+                e = ht_entry(t, (ix & t.emask) - 1)
+                if (e.meta & PYP_HT_HASH_MASK) != h or not ht_live(e):
+                    e = NULL
+            if e != NULL:
+                ix &= t.emask
                 k = ht_key(e)
                 eq = 2
                 if kt is str and text_tid == 0 and k.tag == PYP_TAG_REF:
@@ -367,6 +426,8 @@ cdef inline int64_t ht_find(PersistentBase o, HT *t, object key, uint64_t h, uin
                     eq = ht_text_eq(mm, &k, text_tid, text, textlen)
                 if eq != 2:
                     pass
+                elif kt is int and k.tag == PYP_TAG_INT:     # mm.slot_eq's first case, inlined
+                    eq = PyLong_AsLongLongAndOverflow(key, &overflow) == <long long>k.payload and not overflow
                 elif plain and k.tag != PYP_TAG_REF:
                     eq = mm.slot_eq(&k, key)
                 else:
@@ -405,7 +466,7 @@ cdef inline int ht_slot_of(MemoryManager mm, const HT *t, uint64_t h, uint64_t n
     cdef uint64_t i = ht_home(t, h), ix, probes = 0
     while True:
         ix = ix_get(t, i)
-        if ix == n + 1:
+        if ix <= SLOT_MASK and (ix & t.emask) == n + 1:
             slot[0] = i
             return 0
         probes += 1

@@ -18,8 +18,7 @@ cdef inline uint64_t ht_new_index(MemoryManager mm, HT *n, uint64_t log2) except
     """A zeroed index of 2**log2 slots for n (n's pointers set: fresh memory, written raw)."""
     cdef uint64_t nsegs, s, off
     cdef uint64_t *dir
-    n.mask = ((<uint64_t>1) << log2) - 1
-    n.shift = 64 - log2
+    ht_geometry(n, log2)
     if log2 <= PYP_HT_IX_SEG_SHIFT:
         off = mm.alloc(ix_bytes(log2), PYP_TYPE_NUM_RAW, True)
         n.index = mm.base + off
@@ -113,7 +112,7 @@ cdef inline int ht_rebuild(MemoryManager mm, HT *t, uint64_t minused) except -1:
         memcpy(d, e, t.stride)
         ht_order(&n, d)[0] = 0          # in order, one after the other: every link is implicit
         ht_free_slot(mm, &n, e.meta, &s)
-        ix_put(&n, s, j + 1)
+        ix_put(&n, s, ix_value(&n, e.meta, j))
         nxt = ht_after(t, i)
         if (nxt == 0) != (j + 1 == t.h.used) or nxt > t.h.nentries:
             ht_damaged(mm, "hash table order links do not reach every entry")
@@ -146,25 +145,28 @@ cdef inline int ht_grow_index(MemoryManager mm, HT *t, uint64_t minused) except 
         e = ht_entry(t, i)
         if ht_live(e):
             ht_free_slot(mm, &n, e.meta, &s)
-            ix_put(&n, s, i + 1)
+            ix_put(&n, s, ix_value(&n, e.meta, i))
     ht_free_index(mm, t.h.log2_size, t.h.index)
     mm.snapshot(&t.h.log2_size, 3 * sizeof(uint64_t))     # log2_size, capacity, index
     t.h.log2_size = log2
     t.h.index = new_ix
     t.index = n.index
     t.ixdir = n.ixdir
-    t.mask = n.mask
-    t.shift = n.shift
+    ht_geometry(t, log2)
     return 0
 
 
 cdef inline int ht_add_segment(MemoryManager mm, HT *t) except -1:
     """Room for PYP_HT_SEG_ENTRIES more entries in a larger table: a new segment,
     and a directory twice as large when the old one is full."""
-    cdef uint64_t nsegs = t.h.capacity >> PYP_HT_SEG_SHIFT, dircap = pow2_at_least(nsegs), seg, newdir
+    cdef uint64_t nsegs, dircap, seg, newdir
     cdef uint64_t *dir
     if t.h.capacity >= PYP_HT_MAX_ENTRIES:
         raise MemoryError("hash table too large: it holds at most 4,294,967,294 entries")
+    while t.h.capacity + PYP_HT_SEG_ENTRIES >= t.emask:     # entry numbers need a larger index
+        ht_grow_index(mm, t, PYP_HT_USABLE(t.h.log2_size + 1))
+    nsegs = t.h.capacity >> PYP_HT_SEG_SHIFT
+    dircap = pow2_at_least(nsegs)
     seg = mm.alloc(PYP_HT_SEG_ENTRIES * t.stride, PYP_TYPE_NUM_RAW, True)      # zeroed: see ht_insert
     if nsegs == dircap:
         newdir = mm.alloc(2 * dircap * 8, PYP_TYPE_NUM_RAW, True)
@@ -195,17 +197,18 @@ cdef inline bint ht_entry_unused(const pyp_ht_entry_t *e, size_t stride) noexcep
 
 
 cdef inline int ht_link(MemoryManager mm, HT *t, uint64_t a, uint64_t b) except -1:
-    """Make entry b follow entry a in insertion order (a's next link, b's previous)."""
-    cdef pyp_ht_entry_t *e = ht_entry_w(mm, t, a)
-    cdef uint64_t *w = ht_order(t, e)
+    """Make entry b follow entry a in insertion order (a's next link, b's previous);
+    an entry is written only if its link changes (never when b is appended after a)."""
+    cdef uint64_t *w = ht_order(t, ht_entry(t, a))
     cdef uint64_t link = 0 if b == a + 1 else b + 1
     if w[0] >> 32 != link:
+        w = ht_order(t, ht_entry_w(mm, t, a))
         mm.snapshot(w, 8)
         w[0] = (w[0] & LINK_MASK) | (link << 32)
-    e = ht_entry_w(mm, t, b)
-    w = ht_order(t, e)
+    w = ht_order(t, ht_entry(t, b))
     link = 0 if a + 1 == b else a + 1
     if w[0] & LINK_MASK != link:
+        w = ht_order(t, ht_entry_w(mm, t, b))
         mm.snapshot(w, 8)
         w[0] = (w[0] & ~(<uint64_t>LINK_MASK)) | link
     return 0
@@ -247,7 +250,7 @@ cdef inline int ht_insert(MemoryManager mm, HT *t, uint64_t h, const pyp_slot_t 
         else:
             mm.snapshot(e, t.stride)
     ht_free_slot(mm, t, h, &s)
-    ix_store(mm, t, s, n + 1)
+    ix_store(mm, t, s, ix_value(t, h, n))
     e.meta = (h & PYP_HT_HASH_MASK) | (kv[0].tag << PYP_HT_KEY_TAG_SHIFT)
     e.key = kv[0].payload
     if ht_has_values(t):
@@ -316,9 +319,9 @@ cdef inline int ht_ix_remove(MemoryManager mm, HT *t, uint64_t i) except -1:
         v = ix_get(t, j)
         if v == 0:
             break
-        if v > t.h.nentries:
+        if v > SLOT_MASK or (v & t.emask) == 0 or (v & t.emask) > t.h.nentries:
             ht_damaged(mm, "hash table index refers past its entries")
-        k = ht_home(t, ht_entry(t, v - 1).meta)
+        k = ht_home(t, ht_entry(t, (v & t.emask) - 1).meta)
         if (i < j and (k <= i or k > j)) or (i > j and k <= i and k > j):
             ix_store(mm, t, i, v)           # its probe passes i before it reaches j
             i = j

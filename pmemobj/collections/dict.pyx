@@ -43,7 +43,7 @@ cdef inline void _dict_ht(HT *t) noexcept:
 cdef inline uint64_t _hash(PersistentDict d, object key) except? 0xffffffffffffffff:
     if d.mm is None:
         d.addr(0)       # raises: not created by pool.new()
-    return <uint64_t>d.mm.hash_of(key)
+    return ht_hash(d.mm, key)
 
 
 cdef inline int64_t _find(PersistentDict d, object key, HT *t) except -2:
@@ -143,7 +143,7 @@ cdef class PersistentDict(PersistentBase):
                     return missing(self, key)
             raise KeyError(key)
         v = ht_value(ht_entry(&t, <uint64_t>ix))
-        return self.mm.load(&v)
+        return ht_load(self.mm, &v)
 
     def get(self, key, default=None):
         """Return the value for key if key is in the dictionary, else default."""
@@ -153,7 +153,7 @@ cdef class PersistentDict(PersistentBase):
         if ix < 0:
             return default
         v = ht_value(ht_entry(&t, <uint64_t>ix))
-        return self.mm.load(&v)
+        return ht_load(self.mm, &v)
 
     def __iter__(self):
         return _new_iter(self, KEYS, False)

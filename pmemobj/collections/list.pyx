@@ -30,7 +30,7 @@ from libc.stdint cimport uint8_t, uint64_t, int64_t
 from libc.string cimport memcpy, memcmp
 
 from pmemobj._core cimport (MemoryManager, PersistentBase, pyp_header_t, pyp_slot_t,
-                            PYP_TYPE_NUM_RAW, PYP_TAG_REF, VISIT_REF, VISIT_RAW, visit_fn,
+                            PYP_TYPE_NUM_RAW, PYP_TAG_REF, PYP_TAG_INT, VISIT_REF, VISIT_RAW, visit_fn,
                             register_traverse)
 from pmemobj._core import InvalidPoolError, PoolFullError
 
@@ -41,6 +41,7 @@ cdef extern from "Python.h":
     int PySlice_Unpack(object, Py_ssize_t *, Py_ssize_t *, Py_ssize_t *) except -1
     Py_ssize_t PySlice_AdjustIndices(Py_ssize_t, Py_ssize_t *, Py_ssize_t *, Py_ssize_t)
     const Py_ssize_t PY_SSIZE_T_MAX
+    object PyLong_FromLongLong(long long)
 
 EINVAL = 22
 
@@ -94,6 +95,13 @@ cdef class PersistentList(PersistentBase):
     cdef uint64_t valid_items
     cdef uint64_t valid_capacity
     cdef Slots view
+    # The slots from fresh_from on lie in storage that transaction fresh_serial
+    # allocated (libpmemobj logs nothing there: appends skip the snapshot call),
+    # while the header points at fresh_items; set by append, dropped by any
+    # other change of the storage (_sync).
+    cdef uint64_t fresh_serial
+    cdef uint64_t fresh_from
+    cdef uint64_t fresh_items
 
     # -- creation and access --------------------------------------------------
 
@@ -127,6 +135,7 @@ cdef class PersistentList(PersistentBase):
         """The view was changed to the header's slots (by _reserve or _shrink)."""
         self.valid_items = h.items
         self.valid_capacity = h.capacity
+        self.fresh_serial = 0
 
     cdef object _load(self, uint64_t i):
         """Item i, read afresh (loading may run code that changes the list)."""
@@ -356,20 +365,25 @@ cdef class PersistentList(PersistentBase):
         cdef Slots *s
         cdef char *g
         cdef pyp_slot_t v
-        cdef uint64_t n, items
+        cdef uint64_t n, items, fresh
         self._begin()
         try:
             h = self._head()
             n = h.size
             s = self._slots(h)
             if n == h.capacity:
-                _reserve(mm, h, s, n + 1)
+                fresh = _reserve(mm, h, s, n + 1)
                 self._sync(h)
+                if fresh != NONE_FRESH:
+                    self.fresh_serial = mm.tx_serial
+                    self.fresh_from = fresh
+                    self.fresh_items = h.items
             items = h.items
             mm.init_slot(&v, value)
             self._changed(h, n, items)
             g = _group_w(mm, s, n)
-            mm.snapshot(g + (n & 7), 16 + (n & 7) * 7)     # the tag to the payload (and the slots between)
+            if self.fresh_serial != mm.tx_serial or n < self.fresh_from or self.fresh_items != items:
+                mm.snapshot(g, GROUP_BYTES)     # the whole group: a later append in the transaction finds it logged
             _put(g, n, v)
             mm.snapshot(&h.size, 8)
             h.size = n + 1
@@ -736,6 +750,8 @@ cdef class PersistentListIterator:
             raise StopIteration
         v = _get(_group(lst._slots(h), self.i), self.i)
         self.i += -1 if self.backwards else 1
+        if v.tag == PYP_TAG_INT:
+            return PyLong_FromLongLong(<long long>v.payload)
         return lst.mm.load(&v)
 
     def __length_hint__(self):
