@@ -93,7 +93,7 @@ cdef class PersistentObject(PersistentBase):
         ix = ht_find(self, &t, name, h, &s)
         if ix >= 0:
             v = ht_value(ht_entry(&t, <uint64_t>ix))
-            return self.mm.load(&v)
+            return ht_load(self.mm, &v)
         return PyObject_GenericGetAttr(self, name)
 
     def __setattr__(self, str name, value):

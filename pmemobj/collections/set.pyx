@@ -34,7 +34,7 @@ cdef inline void _set_ht(HT *t) noexcept:
 cdef inline uint64_t _hash(_BaseSet s, object key) except? 0xffffffffffffffff:
     if s.mm is None:
         s.addr(0)       # raises: not created by pool.new()
-    return <uint64_t>s.mm.hash_of(key)
+    return ht_hash(s.mm, key)
 
 
 cdef inline uint64_t _hash_member(_BaseSet s, object key) except? 0xffffffffffffffff:
