@@ -81,6 +81,7 @@ cdef class MemoryManager:
     cdef object uuid_obj              # uuid_lo as a Python int, for oid tuples
     cdef object tx_cm                 # the Transaction context manager (stateless)
     cdef readonly bint closed
+    cdef readonly int depth            # flat nesting depth of the open transaction
     cdef readonly object filename
     cdef readonly bint is_pmem
     cdef pyp_root_t *rootp
@@ -89,7 +90,6 @@ cdef class MemoryManager:
     # transaction state (see begin/end)
     cdef PyThread_type_lock lock
     cdef long owner                   # thread ident holding the pool lock, 0 if none
-    cdef int depth                    # flat nesting depth
     cdef bint doomed                  # aborted, waiting for the outermost block to end
     cdef bint dirty                   # something was written since open
     cdef readonly uint64_t tx_serial  # outermost transactions begun: names the current one
@@ -124,6 +124,7 @@ cdef class MemoryManager:
     cdef int free(self, uint64_t off) except -1
     cdef uint64_t realloc_raw(self, uint64_t off, size_t n, uint64_t type_num, bint zero) except 0
     cdef int fail(self, int err, str what) except -1
+    cdef int doom(self, int err) except -1
 
     # reference counts
     cdef int incref(self, uint64_t off) except -1

@@ -392,8 +392,14 @@ cdef int visit_slots(const pyp_slot_t *slots, size_t n, visit_fn visit, void *ct
 
 
 # Files open in this process, by (st_dev, st_ino): libpmemobj allows one open per file.
-cdef dict _open_files = {}
+cdef dict _open_files = {}          # -> weakref to the MemoryManager
 _open_managers = weakref.WeakSet()
+
+
+cdef _forget_dead_files():
+    """Forget the files of managers that died without close() (their weakrefs are dead)."""
+    for key in [k for k, ref in _open_files.items() if ref() is None]:
+        del _open_files[key]
 
 
 def _forget_pools_in_child():
@@ -447,19 +453,96 @@ cdef int stack_push(OffStack *s, uint64_t off) except -1:
 # ---------------------------------------------------------------------------
 
 cdef class Transaction:
-    """Context manager of one (flatly nested) transaction on a pool."""
+    """One (flatly nested) transaction on a pool: a context manager, or begun
+    and ended by hand with begin() and commit() or abort() as pynvm allows.
+
+    The pool hands out one Transaction object for every block: its only state
+    is which open levels were begun by hand (their depths), so that commit()
+    cannot end a level a ``with`` block opened, nor a ``with`` block end with
+    a level begun inside it still open."""
     cdef MemoryManager mm
+    cdef list manual           # depths of the open levels begun with begin(), innermost last
 
     def __cinit__(self, MemoryManager mm):
         self.mm = mm
+        self.manual = []
 
     def __enter__(self):
         self.mm.begin()
         return self
 
     def __exit__(self, t, v, tb):
-        self.mm.end(t is None)
+        if self._manual_innermost() and self.mm.in_transaction:
+            # a level begun by hand inside this block is still open: roll everything back
+            while self._manual_innermost():
+                self.manual.pop()
+                self.mm.end(False)
+            self.mm.end(False)
+            self._settle()
+            if t is None:
+                raise RuntimeError("a transaction begun with begin() inside this block was neither "
+                                   "committed nor aborted; the whole transaction was rolled back")
+            return False
+        try:
+            self.mm.end(t is None)
+        finally:
+            if self.manual:
+                self._settle()
         return False
+
+    cdef bint _manual_innermost(self):
+        """The innermost open level was begun with begin() (this module indexes without wraparound)."""
+        cdef Py_ssize_t n = len(self.manual)
+        return n > 0 and self.manual[n - 1] == self.mm.depth
+
+    cdef _settle(self):
+        if self.mm.depth == 0 or not self.mm.in_transaction:
+            self.manual.clear()
+
+    def begin(self):
+        """Begin a (flatly nested) transaction level without a ``with`` block;
+        end it with commit() or abort()."""
+        self.mm.begin()
+        self.manual.append(self.mm.depth)
+
+    def commit(self):
+        """End the level begun by the last begin(); the outermost level commits.
+        If the transaction was rolled back meanwhile, the outermost commit()
+        raises TransactionError: nothing of it was committed."""
+        self._check_manual("commit")
+        self.manual.pop()
+        try:
+            self.mm.end(True)
+        finally:
+            self._settle()
+
+    def abort(self, int errno=ECANCELED):
+        """Roll back the whole transaction (nesting is flat) and raise
+        ``OSError(errno)``.  Inside a level begun by begin(), that level ends;
+        inside a ``with`` block, the block ends by the exception."""
+        if not self.mm.in_transaction:
+            raise RuntimeError("abort called outside of a transaction")
+        if errno == 0:
+            errno = ECANCELED
+        self.mm.doom(errno)
+        if self._manual_innermost():
+            self.manual.pop()
+            try:
+                self.mm.end(False)
+            finally:
+                self._settle()
+        raise OSError(errno, f"transaction aborted: {os.strerror(errno)}")
+
+    cdef _check_manual(self, str what):
+        if not self.mm.in_transaction:
+            raise RuntimeError(f"{what} called outside of a transaction")
+        if not self._manual_innermost():
+            raise RuntimeError(f"{what}() cannot end a transaction level opened by a `with` block "
+                               f"(the block commits when it ends); it ends levels begun with begin()")
+
+    def __repr__(self):
+        state = f"depth {self.mm.depth}" if self.mm.in_transaction else "not in a transaction"
+        return f"<Transaction of {self.mm.filename!r} ({state})>"
 
 
 _umask_lock = threading.Lock()
@@ -530,8 +613,14 @@ cdef class MemoryManager:
         self.pickle_types = set()
 
     def __dealloc__(self):
-        # Not closed by the user: release the mapping without marking the pool
-        # clean, so that the next open runs gc.
+        # Not closed by the user (the pool object and every proxy were dropped):
+        # release the mapping and the file without marking the pool clean, so
+        # that the next open, in this process or another, runs gc.
+        if self.pop != NULL and _open_files:
+            try:
+                _forget_dead_files()
+            except Exception:       # interpreter shutdown
+                pass
         if _deferring:
             _forget_deferred(_key(self))
         if self.pop != NULL:
@@ -577,7 +666,8 @@ cdef class MemoryManager:
         else:
             _precheck(filename)
             key = _file_key(filename)
-            if key in _open_files:
+            ref = _open_files.get(key)
+            if ref is not None and ref() is not None:
                 raise PoolInUseError(_errno.EBUSY, "pool file is already open in this process", filename)
             _free_log_extensions(filename)
             call = _call_library(filename, False)
@@ -888,6 +978,16 @@ cdef class MemoryManager:
         self.dirty = True
         return 0
 
+    cdef int doom(self, int err) except -1:
+        """Roll the transaction back now; its levels stay open until their blocks end."""
+        if self.owner != PyThread_get_thread_ident() or self.depth <= 0:
+            raise TransactionError("no transaction of this thread to abort")
+        if not self.doomed:
+            pmemobj_tx_abort(err if err else ECANCELED)
+            self.doomed = True
+            self._rollback_volatile()
+        return 0
+
     cdef int fail(self, int err, str what) except -1:
         """Doom the transaction after a failed libpmemobj call and raise."""
         msg = _errmsg()
@@ -1161,8 +1261,8 @@ cdef class MemoryManager:
                 raise ValueError(f"cannot store {t.__name__} object: it has no persistent memory")
             self.incref(off)
             return off
-        raise TypeError(f"cannot persist object of type {_name_of(t)}: not a supported value type, "
-                        f"not Persistent, and not nominated with persist_via_pickle()")
+        raise TypeError(f"cannot persist object of type {_name_of(t)}: don't know how to persist it (not a "
+                        f"supported value type, not Persistent, and not nominated with persist_via_pickle())")
 
     cdef uint64_t _new_bytes(self, uint64_t tid, bytes data) except 0:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
@@ -1483,14 +1583,18 @@ cdef class MemoryManager:
 
     # -- gc --------------------------------------------------------------------
 
-    def _gc(self, bint dry_run=False):
+    def _gc(self, bint dry_run=False, bint proxy_roots=True):
         """Mark from the root (and live proxies), fix reference counts, free the rest.
 
         With dry_run, only count: what is reachable, what would be freed, and
         how many reference counts are wrong (a structural check of the pool).
         A dry run goes past objects of classes it cannot import: it counts them
         by class name in "unknown_classes", and what only they reference is then
-        counted as unreachable."""
+        counted as unreachable.
+
+        Without proxy_roots (at close, when every proxy is about to go), what
+        only Python still holds is garbage too: nothing may outlive a clean close
+        that the root does not reach."""
         self.check()
         if self.owner != 0:
             raise TransactionError("gc cannot run inside a transaction")
@@ -1507,7 +1611,7 @@ cdef class MemoryManager:
         unknown = {} if dry_run else None
         try:
             _gc_enumerate(self, &g)
-            _gc_mark(self, &g, unknown)
+            _gc_mark(self, &g, proxy_roots, unknown)
             result = _gc_sweep(self, &g, dry_run)
             if dry_run:
                 result["unknown_classes"] = unknown
@@ -1697,6 +1801,12 @@ cdef class MemoryManager:
     def new(self, typ, /, *args, **kw):
         """Create an instance of the Persistent type *typ* in this pool."""
         self.check()
+        if not isinstance(typ, type) or not (issubclass(typ, PersistentBase) or hasattr(typ, '_p_new')):
+            what = _name_of(typ) if isinstance(typ, type) else repr(typ)
+            raise TypeError(f"pool.new() needs a Persistent type (PersistentList, PersistentDict, a "
+                            f"PersistentObject subclass, or a class with the Persistent protocol), not "
+                            f"{what}; values such as ints, str and tuples are stored as they are "
+                            f"(pool.root = value)")
         self.begin()
         try:
             obj = typ.__new__(typ)
@@ -2043,7 +2153,7 @@ cdef _gc_enumerate(MemoryManager mm, GcState *g):
     memset(g.marks, 0, g.n + 1)
     memset(g.counts, 0, (g.n + 1) * sizeof(uint64_t))
 
-cdef _gc_mark(MemoryManager mm, GcState *g, dict unknown):
+cdef _gc_mark(MemoryManager mm, GcState *g, bint proxy_roots, dict unknown):
     cdef pyp_typetable_t *tt
     cdef uint64_t i, off
     cdef Py_ssize_t idx
@@ -2064,7 +2174,7 @@ cdef _gc_mark(MemoryManager mm, GcState *g, dict unknown):
     idx = _find(g, mm.rootp.type_table)
     if idx >= 0:
         g.marks[idx] = 2
-    for off, ref in list(mm.proxies.items()):
+    for off, ref in (list(mm.proxies.items()) if proxy_roots else ()):
         if ref() is not None:
             idx = _find(g, off)
             if idx >= 0 and not g.marks[idx]:

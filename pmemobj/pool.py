@@ -129,7 +129,11 @@ class PersistentObjectPool:
         if self.mm.in_transaction:
             raise TransactionError("cannot close the pool inside a transaction")
         if self.mm.dirty_since_open:
-            self.gc()
+            # what only Python still holds (a never linked pool.new() object, a
+            # popped value) is garbage now: the proxies die with the pool
+            result = self.mm._gc(proxy_roots=False)
+            if self.debug:
+                print(f"gc of {self.filename}: {result}")
         self.mm.close()
 
     def __repr__(self):

@@ -22,3 +22,8 @@ def tmpdir_shm():
 def pool_path(tmpdir_shm):
     """A path for a new pool file (the file does not exist yet)."""
     return os.path.join(tmpdir_shm, "test.pool")
+
+# `pytest --hypothesis-profile=find`: stop at the first failing example, no shrinking
+# (to time how fast a test finds a bug)
+from hypothesis import Phase, settings as _settings  # noqa: E402
+_settings.register_profile("find", phases=[Phase.explicit, Phase.reuse, Phase.generate])

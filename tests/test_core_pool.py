@@ -210,3 +210,60 @@ def test_a_subclass_can_override_transaction(pool_path):
             pool.root = 1
         assert pool.root == 1
     assert calls == ["tx"]
+
+
+def test_a_dropped_pool_releases_its_file(pool_path):
+    """A pool object dropped without close() (and with no proxy left) closes
+    its file as unclean: it can be opened again, and that open collects."""
+    import gc
+    pool = pmemobj.create(pool_path)
+    pool.root = pool.new(pmemobj.PersistentList, [1, "two"])
+    pool.new(pmemobj.PersistentDict)         # garbage the next open must collect
+    lst = pool.root
+    del pool
+    gc.collect()
+    with pytest.raises(pmemobj.PoolInUseError):
+        pmemobj.open(pool_path)             # a proxy keeps the pool open
+    del lst
+    gc.collect()
+    pool = pmemobj.open(pool_path)
+    assert pool.recovered is not None        # not closed cleanly: gc ran at open
+    assert list(pool.root) == [1, "two"]
+    assert pool.gc()["freed_total"] == 0
+    pool.close()
+
+
+@pytest.mark.parametrize("typ", [list, dict, int, object, str, "PersistentList", None])
+def test_new_needs_a_persistent_type(pool_path, typ):
+    with pmemobj.create(pool_path) as pool:
+        with pytest.raises(TypeError, match="Persistent type.*not " + (typ.__name__ if isinstance(typ, type)
+                                                                          else repr(typ))):
+            pool.new(typ)
+        assert not pool.mm.in_transaction
+        pool.root = 1
+
+
+def test_nothing_only_python_holds_survives_a_clean_close(pool_path):
+    """Objects nothing persistent references (a never linked pool.new() object,
+    a popped value, an unreachable cycle) whose proxies are alive at close()
+    are freed by it: a cleanly closed pool holds only what the root reaches."""
+    pool = pmemobj.create(pool_path)
+    pool.root = pool.new(pmemobj.PersistentList, ["kept"])
+    never_linked = pool.new(pmemobj.PersistentDict, a=pool.new(pmemobj.PersistentList, ["inner"]))
+    pool.root.append(pool.new(pmemobj.PersistentList, ["popped"]))
+    popped = pool.root.pop()
+    a = pool.new(pmemobj.PersistentList)
+    b = pool.new(pmemobj.PersistentList, [a])
+    a.append(b)                                 # a cycle only Python reaches
+    pool.close()
+    with pytest.raises(ValueError):
+        never_linked["a"]
+    with pytest.raises(ValueError):
+        len(popped)
+    pool = pmemobj.open(pool_path)
+    assert pool.recovered is None               # clean
+    r = pool.mm._gc(dry_run=True)
+    assert r["freed_total"] == 0, r
+    assert list(pool.root) == ["kept"]
+    pool.close()
+    del a, b

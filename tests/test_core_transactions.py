@@ -175,3 +175,153 @@ def test_raw_alloc_in_another_thread_without_its_transaction(pool):
         t.start()
         t.join()
     assert len(errors) == 1
+
+
+# ---------------------------------------------------------------------------
+# Transactions begun and ended by hand: begin(), commit(), abort(errno)
+
+def test_begin_commit_by_hand(pool):
+    tx = pool.transaction()
+    tx.begin()
+    pool.root = 10
+    assert pool.mm.in_transaction and pool.mm.depth == 1
+    tx.commit()
+    assert not pool.mm.in_transaction and pool.root == 10
+    pool = reopen(pool)
+    assert pool.root == 10
+    pool.close()
+
+
+def test_abort_by_hand_rolls_back_and_raises_oserror(pool):
+    import errno
+    pool.root = "old"
+    tx = pool.transaction()
+    tx.begin()
+    pool.root = "new"
+    with pytest.raises(OSError) as e:
+        tx.abort()
+    assert e.value.errno == errno.ECANCELED
+    assert not pool.mm.in_transaction and pool.root == "old"
+    tx.begin()
+    pool.root = "again"
+    with pytest.raises(OSError) as e:
+        tx.abort(errno.EINVAL)
+    assert e.value.errno == errno.EINVAL and pool.root == "old"
+    pool = reopen(pool)
+    assert pool.root == "old"
+    assert pool.gc()["freed_total"] == 0
+    pool.close()
+
+
+def test_abort_inside_with_blocks_rolls_everything_back(pool):
+    pool.root = None
+    with pytest.raises(OSError):
+        with pool.transaction():
+            pool.root = 10
+            with pool.transaction():
+                pool.root = 20
+                with pool.transaction() as tx:
+                    pool.root = 30
+                    tx.abort()
+    assert pool.root is None and not pool.mm.in_transaction
+    with pool.transaction():
+        pool.root = 10
+    assert pool.root == 10
+
+
+def test_commit_and_abort_outside_a_transaction_raise(pool):
+    tx = pool.transaction()
+    with pytest.raises(RuntimeError, match="commit.*outside.*transaction"):
+        tx.commit()
+    with pytest.raises(RuntimeError, match="abort.*outside.*transaction"):
+        tx.abort()
+    pool.root = 10
+    assert pool.root == 10
+
+
+def test_commit_cannot_end_a_with_block(pool):
+    pool.root = None
+    with pytest.raises(RuntimeError, match="with"):
+        with pool.transaction() as tx:
+            pool.root = 10
+            tx.commit()
+    assert pool.root is None and not pool.mm.in_transaction
+    with pytest.raises(RuntimeError):
+        with pool.transaction():
+            with pool.transaction():
+                with pool.transaction() as tx:
+                    pool.root = 30
+                    tx.commit()
+    assert pool.root is None
+    with pool.transaction():
+        pool.root = 10
+    assert pool.root == 10
+
+
+def test_nested_by_hand_is_flat(pool):
+    pool.root = 0
+    tx = pool.transaction()
+    tx.begin()
+    pool.root = 1
+    tx.begin()
+    pool.root = 2
+    tx.commit()                     # the inner level: nothing is committed yet
+    assert pool.mm.depth == 1
+    with pytest.raises(OSError):
+        tx.abort()                  # the outer one rolls back both
+    assert pool.root == 0 and not pool.mm.in_transaction
+    # an inner abort dooms the outer level: its commit raises, nothing committed
+    tx.begin()
+    pool.root = 3
+    tx.begin()
+    with pytest.raises(OSError):
+        tx.abort()
+    assert pool.mm.depth == 1
+    with pytest.raises(TransactionError):
+        pool.root = 4               # no writes after the rollback
+    with pytest.raises(TransactionError, match="aborted"):
+        tx.commit()
+    assert pool.root == 0 and not pool.mm.in_transaction
+
+
+def test_by_hand_inside_and_around_with_blocks(pool):
+    tx = pool.transaction()
+    tx.begin()
+    with pool.transaction():
+        pool.root = 1
+    assert pool.mm.depth == 1
+    tx.commit()
+    assert pool.root == 1
+    # a level begun inside a block and left open: the block rolls everything back
+    with pytest.raises(RuntimeError, match="neither committed nor aborted"):
+        with pool.transaction() as t:
+            pool.root = 2
+            t.begin()
+            pool.root = 3
+    assert pool.root == 1 and not pool.mm.in_transaction
+    # the same with an exception leaving the block: that exception propagates
+    with pytest.raises(KeyError):
+        with pool.transaction() as t:
+            t.begin()
+            pool.root = 4
+            raise KeyError
+    assert pool.root == 1 and not pool.mm.in_transaction
+
+
+def test_commit_from_another_thread_is_refused(pool):
+    tx = pool.transaction()
+    tx.begin()
+    pool.root = 5
+    errors = []
+
+    def other():
+        try:
+            tx.commit()
+        except RuntimeError as e:
+            errors.append(e)
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert errors and pool.mm.in_transaction
+    tx.commit()
+    assert pool.root == 5
