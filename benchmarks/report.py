@@ -15,13 +15,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 DOCS = os.path.join(REPO, "docs")
 
+import fill  # noqa: E402
 import run_all  # noqa: E402
 import scale  # noqa: E402
 
 FIGURE_PREFIX = "perf_"
 
 
-def write(results, systems, modes, meta, scale_results, docs_dir=DOCS):
+def write(results, systems, modes, meta, scale_results, docs_dir=DOCS, fill_results=None):
     """Writes performance.md into docs_dir and its PNGs into docs_dir/_static; returns the
     paths written."""
     static = os.path.join(docs_dir, "_static")
@@ -43,12 +44,12 @@ def write(results, systems, modes, meta, scale_results, docs_dir=DOCS):
         written.append(os.path.join(static, scale_figure))
     path = os.path.join(docs_dir, "performance.md")
     with open(path, "w") as f:
-        f.write(markdown(results, systems, modes, meta, scale_results, figures, scale_figure))
+        f.write(markdown(results, systems, modes, meta, scale_results, figures, scale_figure, fill_results))
     written.insert(0, path)
     return written
 
 
-def markdown(results, systems, modes, meta, scale_results, figures, scale_figure):
+def markdown(results, systems, modes, meta, scale_results, figures, scale_figure, fill_results=None):
     ratios = run_all.compare(results, systems, modes)
     load = meta["load_average"]
     modes_text = ", ".join("`%s`" % run_all.mode_label(m) for m in modes)
@@ -94,6 +95,8 @@ def markdown(results, systems, modes, meta, scale_results, figures, scale_figure
         if scale_figure:
             out += ["![cost against size](_static/%s)" % scale_figure, ""]
         out += scale.markdown(scale_results, "###")
+    if fill_results:
+        out += fill.markdown(fill_results, "##")
     out += run_all.systems_list(systems, "##")
     return "\n".join(out)
 
@@ -101,7 +104,7 @@ def markdown(results, systems, modes, meta, scale_results, figures, scale_figure
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Rebuild docs/performance.md from an earlier run's results.")
     ap.add_argument("--results", default=os.path.join(HERE, "results"),
-                    help="the --out directory of run_all.py (results.json, scale.json)")
+                    help="the --out directory of run_all.py (results.json, scale.json, fill.json)")
     ap.add_argument("--docs", default=DOCS, help="where performance.md and _static/ go (default docs/)")
     args = ap.parse_args(argv)
     with open(os.path.join(args.results, "results.json")) as f:
@@ -118,7 +121,12 @@ def main(argv=None):
     if os.path.exists(scale_path):
         with open(scale_path) as f:
             scale_results = json.load(f)["results"]
-    for path in write(results, systems, modes, meta, scale_results, args.docs):
+    fill_results = None
+    fill_path = os.path.join(args.results, "fill.json")
+    if os.path.exists(fill_path):
+        with open(fill_path) as f:
+            fill_results = json.load(f)["results"]
+    for path in write(results, systems, modes, meta, scale_results, args.docs, fill_results):
         print("wrote %s" % path, file=sys.stderr)
     return 0
 

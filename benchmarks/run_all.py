@@ -473,6 +473,7 @@ def parse_args(argv):
     ap.add_argument("--scale-max", type=int,
                     help="scale.py's largest size, as a power of ten (default 6, quick 4; 7 for 10^7)")
     ap.add_argument("--no-scale", action="store_true", help="skip the cost-against-size measurements")
+    ap.add_argument("--no-fill", action="store_true", help="skip fill.py (how much a pool holds)")
     ap.add_argument("--no-report", action="store_true", help="do not write docs/performance.md")
     ap.add_argument("--docs", help="where performance.md and _static/*.png go (default: docs/ of the "
                                    "repository; with --quick, the --out directory)")
@@ -567,10 +568,17 @@ def main(argv=None):
         with open(os.path.join(args.out, "scale.json"), "w") as f:
             json.dump({"dir": args.dir, "results": scale_results}, f, indent=1)
         print("\n".join(scale.markdown(scale_results)))
+    fill_results = None
+    if not args.no_fill:
+        import fill
+        fill_argv = ["--dir", args.dir, "--out", args.out] + (["--sizes", "32"] if args.quick else [])
+        fill.main(fill_argv)
+        with open(os.path.join(args.out, "fill.json")) as f:
+            fill_results = json.load(f)["results"]
     if not args.no_report:
         import report
 
-        for path in report.write(results, systems, modes, meta, scale_results, args.docs):
+        for path in report.write(results, systems, modes, meta, scale_results, args.docs, fill_results):
             print("wrote %s" % path, file=sys.stderr)
     return 0
 

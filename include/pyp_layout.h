@@ -14,7 +14,10 @@
 
 #define PYP_LAYOUT_NAME "pmemobj-python"
 #define PYP_MAGIC 0x4a424f4d454d5950ULL /* "PYMEMOBJ" */
-#define PYP_LAYOUT_VERSION 1
+/* 2: str/bytes objects without a stored hash; hash tables and lists in
+ * segments of at most a few KiB, their slots packed (pyp_hashtable.h,
+ * pyp_list.h); blocks from the allocation classes of pmemobj/_heap.pxi */
+#define PYP_LAYOUT_VERSION 2
 
 /* libpmemobj type numbers: gc uses them to tell objects from raw memory */
 #define PYP_TYPE_NUM_OBJECT 1 /* starts with pyp_header_t */
@@ -63,8 +66,7 @@ typedef struct {
 
 typedef struct {
 	pyp_header_t h;
-	uint64_t hash; /* stable hash of the value (str, bytes), else 0 */
-	uint64_t size; /* bytes in data */
+	uint64_t size; /* bytes in data (no terminating NUL) */
 	char data[];
 } pyp_bytes_t;
 
@@ -100,7 +102,7 @@ typedef struct {
 } pyp_root_t;
 
 /* Sizes of the fixed parts (the arrays above are flexible members). */
-#define PYP_BYTES_DATA offsetof(pyp_bytes_t, data)          /* 32 */
+#define PYP_BYTES_DATA offsetof(pyp_bytes_t, data)          /* 24 */
 #define PYP_SEQ_ITEMS offsetof(pyp_seq_t, items)            /* 24 */
 #define PYP_TYPETABLE_NAMES offsetof(pyp_typetable_t, names) /* 16 */
 

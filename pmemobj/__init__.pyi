@@ -4,14 +4,15 @@ from pmemobj._core import (LAYOUT_NAME as LAYOUT_NAME, LAYOUT_VERSION as LAYOUT_
                            POBJECT_TYPE_NUM as POBJECT_TYPE_NUM, RAW_TYPE_NUM as RAW_TYPE_NUM,
                            InvalidPoolError as InvalidPoolError, PersistentBase as PersistentBase,
                            PoolFullError as PoolFullError, PoolInUseError as PoolInUseError,
-                           TransactionError as TransactionError, check_file as check_file,
-                           stable_hash as stable_hash)
+                           TransactionError as TransactionError, UnknownClassError as UnknownClassError,
+                           check_file as check_file, stable_hash as stable_hash)
 from pmemobj.collections.dict import PersistentDict as PersistentDict
 from pmemobj.collections.list import PersistentList as PersistentList
 from pmemobj.collections.object import PersistentObject as PersistentObject
 from pmemobj.collections.set import PersistentFrozenSet as PersistentFrozenSet, PersistentSet as PersistentSet
 from pmemobj.collections.tuple import PersistentTuple as PersistentTuple
 from pmemobj.gcreport import GCResult as GCResult
+from pmemobj.convert import to_builtin as to_builtin
 from pmemobj.persistent import Persistent as Persistent
 from pmemobj.pool import (DEFAULT_POOL_SIZE as DEFAULT_POOL_SIZE, MemoryManager as MemoryManager,
                           PersistentObjectPool as PersistentObjectPool, create as create, open as open)

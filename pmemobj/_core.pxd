@@ -42,7 +42,6 @@ cdef extern from "pyp_layout.h":
 
     ctypedef struct pyp_bytes_t:
         pyp_header_t h
-        uint64_t hash
         uint64_t size
         char data[1]
 
@@ -93,6 +92,7 @@ cdef class MemoryManager:
     cdef long owner                   # thread ident holding the pool lock, 0 if none
     cdef bint doomed                  # aborted, waiting for the outermost block to end
     cdef bint dirty                   # something was written since open
+    cdef readonly uint64_t tx_serial  # outermost transactions begun: names the current one
     cdef list tx_new                  # proxies created in this transaction
     cdef list tx_freed                # (proxy, off) invalidated by frees in this transaction
     cdef public set orphans           # objects whose last proxy died at refcount 0: freed at the next begin
@@ -159,7 +159,7 @@ cdef class MemoryManager:
     cdef int _deallocate(self, uint64_t off, OffStack *st) except -1
     cdef _invalidate_proxy(self, uint64_t off)
     cdef uint64_t _persist_ref(self, object v) except 0
-    cdef uint64_t _new_bytes(self, uint64_t tid, bytes data, uint64_t h) except 0
+    cdef uint64_t _new_bytes(self, uint64_t tid, bytes data) except 0
     cdef uint64_t _new_bigint(self, object v) except 0
     cdef uint64_t _new_seq(self, uint64_t tid, object items) except 0
     cdef uint64_t _off_of(self, object oid) except? 0

@@ -201,6 +201,15 @@ class PoolInUseError(OSError):
     """The pool file is already open (in this process or another)."""
 
 
+class UnknownClassError(TypeError):
+    """The pool holds objects of a class this process cannot import (not damage)."""
+
+    def __init__(self, class_name, reason):
+        super().__init__(f"class {class_name} is not importable ({reason}); add the directory of its "
+                         f"module to PYTHONPATH")
+        self.class_name = class_name
+
+
 cdef str _name_of(type t):
     return f"{t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else t.__qualname__
 
@@ -536,6 +545,52 @@ cdef class Transaction:
         return f"<Transaction of {self.mm.filename!r} ({state})>"
 
 
+_umask_lock = threading.Lock()
+
+cdef int _process_umask() except -1:
+    """The process's file mode creation mask, left as it is (Linux shows it in
+    /proc; elsewhere it is read by setting it, under a lock, and back)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _check_picklable_type(t):
+    """Refuse a type for persist_via_pickle whose objects can change in place: a
+    change to one that is stored would be lost (the pool keeps its pickle)."""
+    import dataclasses
+    name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    if issubclass(t, PersistentBase) or hasattr(t, "_p_new"):
+        raise TypeError(f"persist_via_pickle() takes immutable types: {name} is persistent, its objects "
+                        f"are stored as themselves")
+    if t.__hash__ is None:
+        why = "are unhashable, the mark of a mutable type"
+    elif dataclasses.is_dataclass(t) and not t.__dataclass_params__.frozen:
+        why = "belong to a dataclass that is not frozen"
+    else:
+        return
+    raise TypeError(f"persist_via_pickle() takes immutable types: {name} objects {why}, and a change to one "
+                    f"stored in a pool would be lost (the pool keeps the pickle of the value stored).  Store "
+                    f"mutable objects as a PersistentObject subclass (pool.new(cls, ...)) or in the persistent "
+                    f"collections")
+
+
+cdef str _version_message(uint64_t version):
+    if 0 < version < PYP_LAYOUT_VERSION:
+        return (f"the pool has layout version {version}, written by an older pmemobj-python; this one reads "
+                f"version {PYP_LAYOUT_VERSION}: open it with the release that wrote it and copy the data "
+                f"into a new pool")
+    return f"pool layout version {version} is not supported (this library reads version {PYP_LAYOUT_VERSION})"
+
+
 cdef class MemoryManager:
     """The pool's memory: allocation, transactions, reference counts, values.
 
@@ -600,6 +655,7 @@ cdef class MemoryManager:
         cdef pyp_call_t *call
         cdef const char *cpath = path
         if create:
+            mode &= ~_process_umask()       # libpmemobj sets the mode as given: filtered as open() does
             with nogil:
                 pop = pmemobj_create(cpath, PYP_LAYOUT_NAME, pool_size, mode)
             if pop == NULL:
@@ -613,6 +669,7 @@ cdef class MemoryManager:
             ref = _open_files.get(key)
             if ref is not None and ref() is not None:
                 raise PoolInUseError(_errno.EBUSY, "pool file is already open in this process", filename)
+            _free_log_extensions(filename)
             call = _call_library(filename, False)
             pop = call.pop
             err = call.err
@@ -627,6 +684,11 @@ cdef class MemoryManager:
                 if err in (_errno.EACCES, _errno.EPERM, _errno.EROFS):
                     raise PermissionError(err, msg, filename)
                 raise InvalidPoolError(err, f"not a usable pmemobj-python pool: {msg}", filename)
+        try:
+            _register_classes(pop, filename)
+        except BaseException:
+            pmemobj_close(pop)
+            raise
         self.pop = pop
         self.closed = False
         self.filename = filename
@@ -657,8 +719,7 @@ cdef class MemoryManager:
             if self.rootp.magic != PYP_MAGIC:
                 raise InvalidPoolError(EINVAL, "not a pmemobj-python pool (bad magic in the root object)", self.filename)
             if self.rootp.version != PYP_LAYOUT_VERSION:
-                raise InvalidPoolError(EINVAL, f"pool layout version {self.rootp.version} is not supported "
-                                       f"(this library reads version {PYP_LAYOUT_VERSION})", self.filename)
+                raise InvalidPoolError(EINVAL, _version_message(self.rootp.version), self.filename)
         self.unclean = not fresh and self.rootp.clean == 0
         self.begin()
         try:
@@ -805,6 +866,7 @@ cdef class MemoryManager:
         pyp_set_tx_pool(<void *>self)
         self.owner = me
         self.depth = 1
+        self.tx_serial += 1
         self.doomed = False
         return 0
 
@@ -868,7 +930,7 @@ cdef class MemoryManager:
         if rc != 0:
             self._rollback_volatile()
             if rc == ENOMEM:
-                raise PoolFullError(f"pool {self.filename!r} is full: the transaction was rolled back")
+                raise PoolFullError(_full_message(self, "the commit"))
             raise OSError(rc, f"transaction failed to commit: {_errmsg()}")
         self.tx_new.clear()
         self.tx_freed.clear()
@@ -934,7 +996,7 @@ cdef class MemoryManager:
             self.doomed = True
             self._rollback_volatile()
         if err == ENOMEM:
-            raise PoolFullError(f"pool {self.filename!r} is full ({what}); the transaction was rolled back")
+            raise PoolFullError(_full_message(self, what))
         raise OSError(err, f"{what} failed: {msg}; the transaction was rolled back")
 
     cdef int snapshot(self, const void *p, size_t n) except -1:
@@ -944,7 +1006,7 @@ cdef class MemoryManager:
         if _fault(FAULT_SNAPSHOT):
             self.fail(ENOMEM, "snapshot (injected fault)")
         if pmemobj_tx_xadd_range_direct(p, n, POBJ_XADD_NO_ABORT) != 0:
-            self.fail(errno, "snapshot")
+            self.fail(errno, f"a snapshot of {n:,} bytes")
         return 0
 
     cdef int add_fresh(self, const void *p, size_t n) except -1:
@@ -957,7 +1019,7 @@ cdef class MemoryManager:
         if _fault(FAULT_SNAPSHOT):
             self.fail(ENOMEM, "snapshot (injected fault)")
         if pmemobj_tx_xadd_range_direct(p, n, POBJ_XADD_NO_SNAPSHOT | POBJ_XADD_NO_ABORT) != 0:
-            self.fail(errno, "snapshot")
+            self.fail(errno, f"a snapshot of {n:,} bytes")
         return 0
 
     cdef uint64_t alloc(self, size_t n, uint64_t type_num, bint zero) except 0:
@@ -966,9 +1028,17 @@ cdef class MemoryManager:
             raise ValueError(f"cannot allocate {n} bytes (1 to {PMEMOBJ_MAX_ALLOC_SIZE})")
         if _fault(FAULT_ALLOC):
             self.fail(ENOMEM, f"allocation of {n} bytes (injected fault)")
-        cdef PMEMoid oid = pmemobj_tx_xalloc(n, type_num, (POBJ_XALLOC_ZERO if zero else 0) | POBJ_XALLOC_NO_ABORT)
+        cdef uint64_t flags = (POBJ_XALLOC_ZERO if zero else 0) | POBJ_XALLOC_NO_ABORT
+        cdef PMEMoid oid = pmemobj_tx_xalloc(n, type_num, flags | _class_flags(n))
+        cdef int err
         if oid.off == 0:
-            self.fail(errno or ENOMEM, f"allocation of {n} bytes")
+            err = errno or ENOMEM
+            if err == ENOMEM:
+                oid = _alloc_in_larger_class(n, type_num, flags)
+                if oid.off == 0:
+                    oid = _alloc_in_any_class(self, n, type_num, flags)
+            if oid.off == 0:
+                self.fail(err, f"an allocation of {n:,} bytes")
         if self.tx_released is not None:
             # libpmemobj hands a block allocated and freed in this transaction out
             # again at once: the offset now names a new object, not a freed one
@@ -990,8 +1060,10 @@ cdef class MemoryManager:
 
     cdef uint64_t realloc_raw(self, uint64_t off, size_t n, uint64_t type_num, bint zero) except 0:
         # pmemobj_tx_realloc ignores POBJ_TX_FAILURE_RETURN: alloc + copy + free instead.
+        # The new block is zeroed either way: what lies past the bytes asked for
+        # before (a block may be larger) must not show another object's old bytes.
         cdef uint64_t old_size = self.usable_size(off) if off else 0
-        cdef uint64_t new = self.alloc(n, type_num, zero)
+        cdef uint64_t new = self.alloc(n, type_num, True)
         if off:
             memcpy(self.base + new, self.base + off, min(old_size, n))
             self.free(off)
@@ -1157,9 +1229,9 @@ cdef class MemoryManager:
         cdef type t = type(v)
         cdef uint64_t off
         if t is str:
-            return self._new_bytes(PYP_T_STR, (<str>v).encode('utf-8', 'surrogatepass'), _str_hash(v))
+            return self._new_bytes(PYP_T_STR, (<str>v).encode('utf-8', 'surrogatepass'))
         if t is bytes:
-            return self._new_bytes(PYP_T_BYTES, v, _bytes_hash(v))
+            return self._new_bytes(PYP_T_BYTES, v)
         if t is tuple or t is frozenset:
             return self._new_seq(PYP_T_TUPLE if t is tuple else PYP_T_FROZENSET, v)
         if t is complex:
@@ -1179,7 +1251,7 @@ cdef class MemoryManager:
             self.incref(off)
             return off
         if t in self.pickle_types:
-            return self._new_bytes(PYP_T_PICKLE, pickle.dumps(v, pickle.HIGHEST_PROTOCOL), 0)
+            return self._new_bytes(PYP_T_PICKLE, pickle.dumps(v, pickle.HIGHEST_PROTOCOL))
         oid = getattr(v, '_p_oid', None)
         if oid is not None and getattr(v, '_p_mm', None) is not None:
             if v._p_mm is not self:
@@ -1192,21 +1264,19 @@ cdef class MemoryManager:
         raise TypeError(f"don't know how to persist object of type {_name_of(t)}: not a supported value type, "
                         f"not Persistent, and not nominated with persist_via_pickle()")
 
-    cdef uint64_t _new_bytes(self, uint64_t tid, bytes data, uint64_t h) except 0:
+    cdef uint64_t _new_bytes(self, uint64_t tid, bytes data) except 0:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-        cdef uint64_t off = self.alloc(PYP_BYTES_DATA + n + 1, PYP_TYPE_NUM_OBJECT, False)
+        cdef uint64_t off = self.alloc(PYP_BYTES_DATA + n, PYP_TYPE_NUM_OBJECT, False)
         cdef pyp_bytes_t *b = <pyp_bytes_t *>(self.base + off)
         b.h.refcount = 1
         b.h.type_id = tid
-        b.hash = h
         b.size = n
         memcpy(b.data, PyBytes_AS_STRING(data), n)
-        b.data[n] = 0
         return off
 
     cdef uint64_t _new_bigint(self, object v) except 0:
         nbytes = (v.bit_length() + 8) // 8
-        return self._new_bytes(PYP_T_BIGINT, v.to_bytes(nbytes, 'little', signed=True), 0)
+        return self._new_bytes(PYP_T_BIGINT, v.to_bytes(nbytes, 'little', signed=True))
 
     cdef uint64_t _new_seq(self, uint64_t tid, object items) except 0:
         items = tuple(items)
@@ -1435,9 +1505,9 @@ cdef class MemoryManager:
                 for part in qualname.split('.'):
                     cls = getattr(cls, part)
             except (ImportError, AttributeError) as e:
-                raise TypeError(f"cannot resurrect an object of class {name}: {e}") from None
+                raise UnknownClassError(name, str(e)) from None
             if not isinstance(cls, type):
-                raise TypeError(f"cannot resurrect an object of class {name}: not a class")
+                raise UnknownClassError(name, "not a class")
             self.type_classes[idx] = cls
             self.class_ids[cls] = tid
         return cls
@@ -1518,6 +1588,10 @@ cdef class MemoryManager:
 
         With dry_run, only count: what is reachable, what would be freed, and
         how many reference counts are wrong (a structural check of the pool).
+        A dry run goes past objects of classes it cannot import: it counts them
+        by class name in "unknown_classes", and what only they reference is then
+        counted as unreachable.
+
         Without proxy_roots (at close, when every proxy is about to go), what
         only Python still holds is garbage too: nothing may outlive a clean close
         that the root does not reach."""
@@ -1539,11 +1613,14 @@ cdef class MemoryManager:
             _committed_deferred.pop(_key(self), None)  # what is left is unreachable: the sweep frees it
             _update_deferring()
         g.mm = <void *>self
+        unknown = {} if dry_run else None
         try:
             _gc_enumerate(self, &g)
-            _gc_mark(self, &g, proxy_roots)
+            _gc_mark(self, &g, proxy_roots, unknown)
             result = _gc_sweep(self, &g, dry_run)
             result["orphans_freed"] = orphans_freed
+            if dry_run:
+                result["unknown_classes"] = unknown
             return result
         finally:
             c_free(g.allocs)
@@ -1788,6 +1865,7 @@ cdef class MemoryManager:
         for t in types:
             if not isinstance(t, type):
                 raise TypeError(f"persist_via_pickle() takes classes, not {t!r}")
+            _check_picklable_type(t)
         self.pickle_types.update(types)
 
     @property
@@ -1797,9 +1875,14 @@ cdef class MemoryManager:
         return tuple(self.type_names)
 
     def stats(self):
-        """Counts of this session: live proxies, open transaction depth."""
-        return {"proxies": len(self.proxies), "depth": self.depth, "dirty": self.dirty,
-                "opens": self.rootp.opens if self.rootp != NULL else None}
+        """Counts of this session (live proxies, open transaction depth) and, while
+        the pool is open, its space (see pool.stats())."""
+        out = {"proxies": len(self.proxies), "depth": self.depth, "dirty": self.dirty,
+               "opens": self.rootp.opens if self.rootp != NULL else None}
+        if not self.closed:
+            out["pool_size"] = self.pool_size
+            out.update(_heap_stats(self))
+        return out
 
     @property
     def dirty_since_open(self):
@@ -2089,7 +2172,7 @@ cdef _gc_enumerate(MemoryManager mm, GcState *g):
     memset(g.marks, 0, g.n + 1)
     memset(g.counts, 0, (g.n + 1) * sizeof(uint64_t))
 
-cdef _gc_mark(MemoryManager mm, GcState *g, bint proxy_roots):
+cdef _gc_mark(MemoryManager mm, GcState *g, bint proxy_roots, dict unknown):
     cdef pyp_typetable_t *tt
     cdef uint64_t i, off
     cdef Py_ssize_t idx
@@ -2119,7 +2202,13 @@ cdef _gc_mark(MemoryManager mm, GcState *g, bint proxy_roots):
     while g.stack.n:
         g.stack.n -= 1
         off = g.stack.items[g.stack.n]
-        mm.traverse(off, _gc_visit, g)
+        if unknown is None:
+            mm.traverse(off, _gc_visit, g)
+            continue
+        try:
+            mm.traverse(off, _gc_visit, g)
+        except UnknownClassError as e:
+            unknown[e.class_name] = unknown.get(e.class_name, 0) + 1
     if g.dangling:
         raise InvalidPoolError(EINVAL, f"damaged pool: {g.dangling} reference(s) to memory that is not "
                                f"allocated; gc refused to free anything", mm.filename)
@@ -2417,8 +2506,12 @@ cdef class PersistentBase:
         mm.end(True)
 
     def __reduce__(self):
-        raise TypeError(f"cannot pickle a persistent {type(self).__name__}: it lives in its pool")
+        raise TypeError(f"cannot pickle a persistent {type(self).__name__}: it lives in its pool "
+                        f"(pmemobj.to_builtin() copies it into plain Python objects)")
 
 cdef int _collect_visit(void *ctx, uint64_t off, int kind) except -1:
     (<list>ctx).append((off, kind))
     return 0
+
+
+include "_heap.pxi"

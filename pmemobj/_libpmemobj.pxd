@@ -66,5 +66,28 @@ cdef extern from "libpmemobj.h" nogil:
     PMEMoid pmemobj_tx_xalloc(size_t size, uint64_t type_num, uint64_t flags)
     int pmemobj_tx_xfree(PMEMoid oid, uint64_t flags)
 
+    # the control interface (pmemobj/_heap.pxi): allocation classes, arenas
+    int pmemobj_ctl_get(PMEMobjpool *pop, const char *name, void *arg)
+    int pmemobj_ctl_set(PMEMobjpool *pop, const char *name, void *arg)
+
+    enum pobj_header_type:
+        POBJ_HEADER_LEGACY
+        POBJ_HEADER_COMPACT
+        POBJ_HEADER_NONE
+
+    enum pobj_arenas_assignment_type:
+        POBJ_ARENAS_ASSIGNMENT_THREAD_KEY
+        POBJ_ARENAS_ASSIGNMENT_GLOBAL
+
+    struct pobj_alloc_class_desc:
+        size_t unit_size
+        size_t alignment
+        unsigned units_per_block
+        pobj_header_type header_type
+        unsigned class_id
+
+    uint64_t POBJ_CLASS_ID(uint64_t class_id)
+
 cdef extern from "libpmem.h" nogil:
     int pmem_is_pmem(const void *addr, size_t len)
+

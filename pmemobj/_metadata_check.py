@@ -263,6 +263,24 @@ def _check_lanes(f, heap, lanes_offset, nlanes, words):
                                    f"(0x{target:x} +{size})")
 
 
+def log_extensions(path):
+    """Whether a log of a lane of the pool file at `path` has an extension:
+    libpmemobj frees those while it opens the pool (see pmemobj/_heap.pxi)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        lanes_offset, nlanes, heap_offset = struct.unpack_from("<3Q", m, DESCR_LANES)
+        if not (2 * POOL_HDR <= lanes_offset and lanes_offset % 8 == 0 and 1 <= nlanes <= MAX_LANES
+                and lanes_offset + nlanes * LANE_SIZE <= min(heap_offset, size)):
+            return False                    # damage: the check or libpmemobj says so
+        stride = LANE_SIZE // 8
+        with memoryview(m) as raw, raw[:size // 8 * 8].cast("Q") as words:
+            for rel in LANE_ULOGS:
+                start = (lanes_offset + rel) // 8 + 1           # struct ulog: checksum, next
+                if any(words[start:start + nlanes * stride:stride]):
+                    return True
+    return False
+
+
 def covers(library_version):
     """Whether the check knows the format of this libpmemobj release ("1.12.1")."""
     try:

@@ -145,9 +145,16 @@ def pool_info(mm, path):
     except _core.InvalidPoolError as e:     # still show what can be shown
         damage = e.strerror or str(e)
         stats = {"kept": {}, "freed": {}, "kept_total": 0, "freed_total": 0, "kept_bytes": 0,
-                 "freed_bytes": 0, "refcounts_wrong": 0}
-    heap = max(mm.pool_size - _heap_offset(path), 0)
-    used = stats["kept_bytes"] + stats["freed_bytes"]
+                 "freed_bytes": 0, "refcounts_wrong": 0, "unknown_classes": {}}
+    try:
+        space = mm.stats()
+        heap, used = space["heap_bytes"], space["used_bytes"]
+        largest, free_chunks = space["largest_free_block"], space["free_chunk_bytes"]
+    except _core.InvalidPoolError as e:
+        damage = damage or e.strerror or str(e)
+        heap = max(mm.pool_size - _heap_offset(path), 0)
+        used = stats["kept_bytes"] + stats["freed_bytes"]
+        largest = free_chunks = None
     try:
         root = mm.get_root()
         root_type = _type_of(root)
@@ -165,6 +172,8 @@ def pool_info(mm, path):
         "heap_size": heap,
         "used_bytes": used,
         "free_bytes_approx": max(heap - used, 0),
+        "free_chunk_bytes": free_chunks,
+        "largest_free_block": largest,
         "persistence": _mode(mm.is_pmem),
         "is_pmem": bool(mm.is_pmem),
         "clean_shutdown": not mm.unclean,
@@ -177,6 +186,7 @@ def pool_info(mm, path):
         "garbage_total": stats["freed_total"],
         "garbage_bytes": stats["freed_bytes"],
         "refcounts_wrong": stats["refcounts_wrong"],
+        "unknown_classes": dict(sorted(stats["unknown_classes"].items())),
         "damage": damage,
         "ptypes_storage": None,
     }
@@ -195,7 +205,9 @@ def format_info(info, out):
     w(f"heap size:         {_mib(info['heap_size'])}\n")
     unknown = "unknown (damaged pool)\n" if info["damage"] else None
     w(f"used:              {unknown or _mib(info['used_bytes']) + chr(10)}")
-    w(f"free (approx.):    {unknown or _mib(info['free_bytes_approx']) + chr(10)}")
+    w(f"free:              {unknown or _mib(info['free_bytes_approx']) + chr(10)}")
+    if not unknown and info["largest_free_block"] is not None:
+        w(f"largest free block: {_mib(info['largest_free_block'])} (the largest allocation that fits now)\n")
     w(f"persistence mode:  {info['persistence']}\n")
     flag = "yes" if info["clean_shutdown"] else "NO (the next open runs gc to recover)"
     w(f"clean shutdown:    {flag}\n")
@@ -207,6 +219,9 @@ def format_info(info, out):
     if info["damage"]:
         w(f"DAMAGE:            {info['damage']}\n")
         return
+    for name, n in info["unknown_classes"].items():
+        w(f"not importable:    class {name} ({n} objects; add the directory of its module to PYTHONPATH): "
+          f"what they reference is counted as garbage here\n")
     w(f"objects:           {info['objects_total']} reachable, {info['objects_bytes']} bytes\n")
     for name, n in info["objects"].items():
         w(f"    {n:8d}  {name}\n")
@@ -238,6 +253,30 @@ def _persistent_id(value):
     return None
 
 
+class _Failed:
+    """A value that could not be loaded, shown in its place (its siblings still are)."""
+
+    def __init__(self, error):
+        self.error = error
+
+
+def _each(pairs):
+    """(label, value) from an iterator of (label, loader): a value that fails to
+    load becomes _Failed, and so does a step of the iterator itself."""
+    while True:
+        try:
+            label, load = next(pairs)
+        except StopIteration:
+            return
+        except _LOAD_ERRORS as e:
+            yield ("...", _Failed(e))
+            continue
+        try:
+            yield (label, load())
+        except _LOAD_ERRORS as e:
+            yield (label, _Failed(e))
+
+
 def _children(value):
     """(label, child) pairs of a container value, loaded lazily from the pool."""
     cls_name = _type_of(value)
@@ -245,18 +284,19 @@ def _children(value):
         return _ptypes_children(value)
     if isinstance(value, (tuple, list)) or cls_name in (
             "pmemobj.collections.list.PersistentList", "pmemobj.collections.tuple.PersistentTuple"):
-        return ((f"[{i}]", v) for i, v in enumerate(value))
+        return _each((f"[{i}]", lambda i=i: value[i]) for i in range(len(value)))
     if isinstance(value, dict) or cls_name == "pmemobj.collections.dict.PersistentDict":
-        return ((_short(k), v) for k, v in value.items())
+        return _each((_short(k), lambda k=k: value[k]) for k in value.keys())
     if isinstance(value, (set, frozenset)) or cls_name in (
             "pmemobj.collections.set.PersistentSet", "pmemobj.collections.set.PersistentFrozenSet"):
-        return (("-", v) for v in value)
+        return _each(("-", lambda v=v: v) for v in value)
     attrs = getattr(value, "_p_attrs", None)
     if callable(attrs):                 # PersistentObject and its subclasses
-        return ((f".{a}", getattr(value, a)) for a in attrs())
+        return _each((f".{a}", lambda a=a: getattr(value, a)) for a in attrs())
     if isinstance(value, _core.PersistentBase) or hasattr(value, "_p_traverse"):
         mm = value._p_mm                # any other Persistent type: what it references
-        return ((f"-> 0x{mm.otuple(oid)[1]:x}", mm.resurrect(oid)) for oid in value._p_traverse())
+        return _each((f"-> 0x{mm.otuple(oid)[1]:x}", lambda oid=oid: mm.resurrect(oid))
+                     for oid in value._p_traverse())
     return iter(())
 
 
@@ -346,6 +386,10 @@ def walk(value, max_depth, visit, max_items=None):
         label, v = kid
         if type(v) is _More:
             visit(depth, label, str(v))
+            continue
+        if type(v) is _Failed:
+            errors += 1
+            visit(depth, label, f"! {type(v.error).__name__}: {v.error}")
             continue
         try:
             pid = _persistent_id(v)
@@ -476,6 +520,9 @@ def cmd_check(args, out):
         if stats is not None:
             out.write(f"structure: {stats['kept_total']} reachable objects, "
                       f"{stats['freed_total']} unreachable\n")
+            for name, n in sorted(stats["unknown_classes"].items()):
+                notes.append(f"class {name} is not importable ({n} objects): add the directory of its module to "
+                             f"PYTHONPATH to check what they reference")
             if stats["freed_total"]:
                 notes.append(f"{stats['freed_total']} unreachable objects ({stats['freed_bytes']} bytes): "
                              f"gc frees them")
@@ -488,17 +535,22 @@ def cmd_check(args, out):
         failures = []
         loaded = 0
 
+        unloadable = 0
+
         def count(depth, label, text):
-            nonlocal loaded
-            if text.startswith("! "):
+            nonlocal loaded, unloadable
+            if text.startswith("! UnknownClassError"):
+                unloadable += 1         # the classes are named by the notes above
+            elif text.startswith("! "):
                 failures.append(f"cannot load {label} at depth {depth}: {text[2:]}")
             else:
                 loaded += 1
-        start = _root_or_error(handle, args.ptypes, problems)
+        start = _root_or_error(handle, args.ptypes, problems, notes)
         if start is not _NO_ROOT:
             walk(start, None, count)
             del start
-            out.write(f"values: {loaded} loaded, {len(failures)} failed\n")
+            out.write(f"values: {loaded} loaded, {len(failures)} failed"
+                      + (f", {unloadable} of classes that are not importable" if unloadable else "") + "\n")
             problems.extend(failures)
     for n in notes:
         out.write(f"note: {n}\n")
@@ -511,9 +563,12 @@ def cmd_check(args, out):
 _NO_ROOT = object()
 
 
-def _root_or_error(handle, ptypes, problems):
+def _root_or_error(handle, ptypes, problems, notes):
     try:
         return handle.root if ptypes else handle.get_root()
+    except _core.UnknownClassError as e:
+        notes.append(f"the root cannot be loaded: {e}")
+        return _NO_ROOT
     except (TypeError, ValueError, OSError) as e:
         problems.append(f"cannot load the root: {e}")
         return _NO_ROOT
@@ -554,7 +609,11 @@ def cmd_dump(args, out):
             del root
     else:
         with inspect_pool(args.file) as mm, reading_kept_storage(mm, args.file):
-            root = mm.get_root()
+            try:
+                root = mm.get_root()
+            except _core.UnknownClassError as e:
+                out.write(f"root: ! UnknownClassError: {e}\n")
+                return EXIT_OK
             if _is_ptypes_root(root):
                 out.write("root: ptypes storage root (use: python -m ptypes dump FILE)\n")
             else:

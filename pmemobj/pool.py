@@ -38,8 +38,9 @@ class PersistentObjectPool:
 
     flag 'w': open an existing pool; 'x': create a new one (FileExistsError if
     the file exists); 'c': create it if missing, else open it.  A new pool file
-    is *pool_size* bytes (at least MIN_POOL_SIZE; DEFAULT_POOL_SIZE is 32 MiB).  A pool that
-    was not closed cleanly is garbage collected on open."""
+    is *pool_size* bytes (at least MIN_POOL_SIZE; DEFAULT_POOL_SIZE is 32 MiB),
+    with the permissions *mode* filtered by the process's umask, as open() does.
+    A pool that was not closed cleanly is garbage collected on open."""
 
     MemoryManager = MemoryManager
 
@@ -99,8 +100,19 @@ class PersistentObjectPool:
         return self.mm.transaction()
 
     def persist_via_pickle(self, *types):
-        """Store instances of *types* (immutable, non-container) pickled."""
+        """Store instances of *types* (immutable, non-container) pickled.
+
+        TypeError for a type whose objects can change in place (unhashable, or a
+        dataclass that is not frozen): store those as PersistentObject subclasses."""
         self.mm.persist_via_pickle(*types)
+
+    def stats(self):
+        """The pool's space, in bytes: ``pool_size`` (the file), ``heap_bytes``
+        (what objects can use), ``used_bytes`` (in blocks handed out, headers
+        included), ``free_bytes``, ``free_chunk_bytes`` (in whole free chunks of
+        256 KiB, which any allocation can use) and ``largest_free_block`` (the
+        largest allocation that can succeed now); and counts of this session."""
+        return self.mm.stats()
 
     def gc(self, debug=None):
         """Free every object not reachable from the root (or a live proxy),

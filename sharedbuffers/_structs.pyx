@@ -193,6 +193,15 @@ cdef tuple _EMPTY = ()
 cdef object _getattr_none = None
 
 
+cdef int _check_dict_keys(Schema s, dict obj) except -1:
+    """A dict packs its items: a key that is no slot of the schema would be lost."""
+    if len(obj) <= s.nslots and all(k in s.slot_types for k in obj):
+        return 0
+    unknown = sorted(repr(k) for k in obj if k not in s.slot_types)
+    raise ValueError(f"cannot pack the dict: {', '.join(unknown)} not among the slots of the schema "
+                     f"({', '.join(s.slot_names)})")
+
+
 cdef class Packer:
 
     def __cinit__(self, dict idmap=None, Py_ssize_t base=0):
@@ -282,6 +291,8 @@ cdef class Packer:
         cdef bint is_dict = type(obj) is dict
         if depth > MAX_DEPTH:
             raise ValueError("structure nested too deeply to pack (a reference cycle?)")
+        if is_dict:
+            _check_dict_keys(s, <dict>obj)
         rec = self.reserve(s.fixed_size)
         memset(self.data + rec, 0, s.fixed_size)
         for f in s.fields:

@@ -50,12 +50,17 @@ def read_pool(path):
         s = torture.open_journal(pool)
         try:
             root = pool.root
-            for k in ("d", "l", "s", "o", "arrs", "log", "n"):
+            for k in ("d", "l", "s", "o", "arrs", "log", "n", "big"):
                 torture.plain(root[k])
             pool.mm._gc(dry_run=True)
             with pool.transaction():
                 root["l"].append("written after the damage")
                 root["d"][0] = pool.new(pmemobj.PersistentList, [1, 2])
+                big = root["big"]
+                big["l"].extend(range(2000))
+                del big["l"][100:3000]
+                big["d"].update((i, str(i)) for i in range(-500, 0))
+                big["s"].difference_update(range(0, 3000, 3))
             del root
             read_storage(s)
         finally:
@@ -81,6 +86,20 @@ for path in sys.argv[1:]:
 """
 
 
+# Collections past their small arrays, in the torture pool: their segments, blocks and
+# directories are damage targets too (include/pyp_hashtable.h, include/pyp_list.h).
+BIG = r"""
+import sys, pmemobj
+with pmemobj.open(sys.argv[1]) as pool:
+    with pool.transaction():
+        pool.root["big"] = pool.new(pmemobj.PersistentDict, {
+            "l": pool.new(pmemobj.PersistentList, ["x%d" % i if i % 4 == 0 else i for i in range(5000)]),
+            "d": pool.new(pmemobj.PersistentDict, {i: "v%d" % i for i in range(6000)}),
+            "s": pool.new(pmemobj.PersistentSet, range(4000)),
+        })
+"""
+
+
 def make_sources(directory, transactions=300):
     """The torture pool and a file-backed storage after some torture
     transactions, and the offsets of their objects (where 'object data' damage goes)."""
@@ -88,6 +107,7 @@ def make_sources(directory, transactions=300):
     storage_path = os.path.join(directory, "source.storage")
     torture.create(pool_path)
     torture.work(pool_path, 1, transactions, quiet=True)
+    subprocess.run([sys.executable, "-c", BIG, pool_path], env=torture.spawn_env(), timeout=120, check=True)
     torture.create_storage_file(storage_path)
     torture.work_storage_file(storage_path, 1, transactions)
     code = ("import json, sys, torture\n"

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+import pmemobj
+
 from support import ROOT, TESTS, assert_no_signal, run_python
 
 
@@ -76,7 +78,7 @@ def info(path, module="pmemobj"):
 def test_info_healthy(healthy):
     d = info(healthy)
     assert d["clean_shutdown"] is True
-    assert d["layout"] == "pmemobj-python" and d["layout_version"] == 1
+    assert d["layout"] == "pmemobj-python" and d["layout_version"] == pmemobj.LAYOUT_VERSION == 2
     assert d["pool_size"] == os.path.getsize(healthy)
     assert 0 < d["used_bytes"] < d["heap_size"] < d["pool_size"]
     assert d["free_bytes_approx"] == d["heap_size"] - d["used_bytes"]
@@ -292,3 +294,43 @@ def test_ptypes_storage_kept_in_a_pool(tmpdir_shm):
     assert_clean_error(cli("info", path, module="ptypes"), "not a ptypes storage")
     r = run_python("import sys, pmemobj\nwith pmemobj.open(sys.argv[1]) as p: print(sorted(p.root))", path)
     assert r.stdout.split() == ["['answer',", "'first',", "'store']"], r.stderr      # nothing was created
+
+
+MAKE_WITH_CLASS = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import pmemobj, models
+with pmemobj.create(sys.argv[1]) as pool:
+    root = pool.root = pool.new(pmemobj.PersistentDict)
+    root['a'] = 1
+    root['customer'] = c = pool.new(models.Customer)
+    c.name = 'Ada'
+    c.orders = pool.new(pmemobj.PersistentList, [10, 20])
+    root['z'] = pool.new(pmemobj.PersistentList, ['after'])
+"""
+
+
+def test_a_class_that_is_not_importable_is_not_damage(tmpdir_shm):
+    """The pool holds objects of models.Customer; the CLI runs without models on its path."""
+    moddir = os.path.join(tmpdir_shm, "mods")
+    os.mkdir(moddir)
+    with open(os.path.join(moddir, "models.py"), "w") as f:
+        f.write("import pmemobj\nclass Customer(pmemobj.PersistentObject):\n    pass\n")
+    path = os.path.join(tmpdir_shm, "models.pool")
+    r = run_python(MAKE_WITH_CLASS, path, moddir)
+    assert r.returncode == 0, r.stderr
+    d = info(path)
+    assert d["unknown_classes"] == {"models:Customer": 1} and d["damage"] is None
+    text = cli("info", path).stdout
+    assert "class models:Customer" in text and "PYTHONPATH" in text
+    r = cli("check", path)
+    assert r.returncode == 0, r.stdout
+    assert "result: ok" in r.stdout and "class models:Customer is not importable" in r.stdout
+    assert "PROBLEM" not in r.stdout
+    out = cli("dump", path).stdout.splitlines()
+    assert "  'a': 1" in out and any(line.startswith("  'z': pmemobj.collections.list.PersistentList")
+                                     for line in out), out
+    assert any("'customer': ! UnknownClassError" in line and "models:Customer" in line for line in out), out
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS, moddir]))
+    r = subprocess.run([sys.executable, "-m", "pmemobj", "check", path], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "not importable" not in r.stdout, r.stdout   # found once it is on the path

@@ -39,6 +39,21 @@ def test_mode_and_is_pmem(pool_path):
     assert os.stat(pool_path).st_mode & 0o777 == 0o600
 
 
+@pytest.mark.parametrize("umask,mode,expected", [(0o077, None, 0o600), (0o022, None, 0o644),
+                                                 (0o027, 0o666, 0o640), (0o022, 0o600, 0o600),
+                                                 (0, 0o666, 0o666)])
+def test_new_files_respect_the_umask(tmpdir_shm, umask, mode, expected):
+    path = os.path.join(tmpdir_shm, "umask.pool")
+    old = os.umask(umask)
+    try:
+        kw = {} if mode is None else {"mode": mode}
+        pmemobj.create(path, **kw).close()
+        assert os.umask(umask) == umask             # left as it was
+    finally:
+        os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == expected
+
+
 def test_second_open_is_refused(pool_path):
     with pmemobj.create(pool_path):
         with pytest.raises(PoolInUseError):

@@ -1,4 +1,8 @@
 """Values round-trip exactly (type and value) across close/reopen."""
+import collections
+import dataclasses
+import decimal
+import enum
 import math
 import pickle
 from fractions import Fraction
@@ -71,6 +75,9 @@ class Point:            # not a builtin: needs persist_via_pickle
     def __eq__(self, other):
         return type(other) is Point and (self.x, self.y) == (other.x, other.y)
 
+    def __hash__(self):                 # an immutable value (persist_via_pickle refuses unhashable types)
+        return hash((self.x, self.y))
+
 
 def test_unpersistable_value_is_a_type_error(pool_path):
     with pmemobj.create(pool_path) as pool:
@@ -92,6 +99,49 @@ def test_persist_via_pickle(pool_path):
         assert pool.root == (Point(1, 2), Fraction(1, 3))
         with pytest.raises(TypeError):
             pool.persist_via_pickle("not a type")
+
+
+@dataclasses.dataclass
+class Mutable:
+    x: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Frozen:
+    x: int = 0
+
+
+class Unhashable:
+    def __eq__(self, other):
+        return self is other
+
+
+Pair = collections.namedtuple("Pair", "a b")
+Color = enum.Enum("Color", "RED GREEN")
+
+
+class PlainRecord:              # hashable by identity: nothing says it is mutable
+    pass
+
+
+@pytest.mark.parametrize("t", [list, dict, set, bytearray, Mutable, Unhashable, pmemobj.PersistentObject,
+                               pmemobj.PersistentList])
+def test_persist_via_pickle_refuses_mutable_types(pool_path, t):
+    with pmemobj.create(pool_path) as pool:
+        with pytest.raises(TypeError, match="immutable types") as e:
+            pool.persist_via_pickle(t)
+        if not issubclass(t, pmemobj.PersistentBase):
+            assert "PersistentObject" in str(e.value) and t.__name__ in str(e.value)
+        assert t not in pool.mm.pickle_types
+
+
+def test_persist_via_pickle_takes_immutable_types(pool_path):
+    kinds = (Frozen, Pair, Color, Fraction, decimal.Decimal, PlainRecord)
+    with pmemobj.create(pool_path) as pool:
+        pool.persist_via_pickle(*kinds)
+        pool.root = (Frozen(3), Pair(1, "b"), Color.GREEN, Fraction(1, 3), decimal.Decimal("1.5"))
+    with pmemobj.open(pool_path) as pool:
+        assert pool.root == (Frozen(3), Pair(1, "b"), Color.GREEN, Fraction(1, 3), decimal.Decimal("1.5"))
 
 
 def test_stable_hash_follows_equality():

@@ -33,28 +33,29 @@ def test_random_damage_in_heap_and_object_data(tmpdir_shm):
 # the core's check of libpmemobj's metadata (pmemobj/_metadata_check.py) must
 # refuse each one before libpmemobj sees the file.
 
-PLAIN8 = os.path.join(TESTS, "data", "plain8.pool.gz")   # an 8 MiB pool after some work
+PLAIN = os.path.join(TESTS, "data", "plain16.pool.gz")   # a 16 MiB pool after some work (data/make_sample.py)
 LANES = 8192            # 1024 lanes of 3072 bytes: redo logs at +0 and +256, undo log at +960
 CHUNK_HEADERS = 0x302440  # zone 0's chunk headers; chunk i's at + 8 * i
-CHUNKS = 0x382400       # zone 0's chunks of 256 KiB (runs 3-7 and 12-16; lane 0's undo
-                        # log has an extension in chunk 16)
+CHUNKS = 0x382400       # zone 0's chunks of 256 KiB (runs of one chunk, the type table's in
+                        # chunk 1; a run of chunks 4-16; lane 0's undo log has an extension
+                        # in the run of chunk 25)
 LIBPMEMOBJ_KILLERS = {  # name: [(offset, bytes)], what libpmemobj 1.12 does with it
     "log_next": ([(LANES + 1000 * 3072 + 8 + 7, "01")], "follows a log's next pointer: SIGSEGV"),
     "undo_entry": ([(LANES + 500 * 3072 + 960 + 64 + 5, "d2")], "applies an undo entry far out: SIGSEGV"),
     "undo_buffer_size": ([(LANES + 960 + 64 + 16 + 7, "45")], "checksums a huge entry: SIGSEGV"),
     "redo_entry_type": ([(LANES + 33 * 3072 + 256 + 64 + 7, "7e")], "an entry of size 0: endless loop"),
-    "run_block_size": ([(CHUNKS + 12 * 0x40000, "0000000000000000")], "frees the undo extension: SIGFPE"),
+    "run_block_size": ([(CHUNKS + 25 * 0x40000, "0000000000000000")], "frees the undo extension: SIGFPE"),
     "zone_size": ([(0x302404, "01")], "frees the undo extension: SIGFPE"),
-    "run_data_size_zero": ([(CHUNK_HEADERS + 16 * 8 + 4, "00")], "frees the undo extension: SIGFPE"),
-    "run_data_size": ([(CHUNK_HEADERS + 16 * 8 + 4, "ff")], "frees the undo extension: SIGSEGV"),
+    "run_data_size_zero": ([(CHUNK_HEADERS + 16 * 8 + 4, "00")], "a run's data chunk, trusted by the heap walk"),
+    "run_data_size": ([(CHUNK_HEADERS + 16 * 8 + 4, "ff")], "a run's data chunk, trusted by the heap walk"),
     "chunk_size_zero": ([(CHUNK_HEADERS + 1 * 8 + 4, "00")], "heap_check: endless loop"),
     "chunk_flags": ([(CHUNK_HEADERS + 1 * 8 + 2, "04")], "sizes objects with a header they lack: SIGSEGV"),
 }
 
 
-def damaged_plain8(directory, patches):
+def damaged_sample(directory, patches):
     path = os.path.join(directory, "damaged.pool")
-    data = bytearray(gzip.open(PLAIN8).read())
+    data = bytearray(gzip.open(PLAIN).read())
     for at, hexbytes in patches:
         b = bytes.fromhex(hexbytes)
         data[at:at + len(b)] = b
@@ -83,14 +84,14 @@ needs_metadata_check = pytest.mark.skipif(
 
 
 def test_the_undamaged_sample_opens(tmpdir_shm):
-    proc = run_python(OPEN_AND_CHECK, damaged_plain8(tmpdir_shm, []), timeout=60)
+    proc = run_python(OPEN_AND_CHECK, damaged_sample(tmpdir_shm, []), timeout=60)
     assert proc.stdout.split("\n")[:2] == ["check opened", "open opened"], (proc.stdout, proc.stderr)
 
 
 @needs_metadata_check
 @pytest.mark.parametrize("name", sorted(LIBPMEMOBJ_KILLERS))
 def test_damage_that_kills_libpmemobj_is_refused_first(tmpdir_shm, name):
-    path = damaged_plain8(tmpdir_shm, LIBPMEMOBJ_KILLERS[name][0])
+    path = damaged_sample(tmpdir_shm, LIBPMEMOBJ_KILLERS[name][0])
     proc = run_python(OPEN_AND_CHECK, path, timeout=60, env={"PMEMOBJ_OPEN_TIMEOUT": "20"})
     assert_no_signal(proc)
     lines = proc.stdout.splitlines()
@@ -116,7 +117,7 @@ except pmemobj.InvalidPoolError as e:
 def test_the_core_checks_what_libpmemobj_reads_after_open(tmpdir_shm, patches):
     """Behind the metadata check (switched off here), the core's own checks of
     the heap headers libpmemobj reads after a successful open."""
-    path = damaged_plain8(tmpdir_shm, patches)
+    path = damaged_sample(tmpdir_shm, patches)
     proc = run_python(CORE_CHECKS, path, timeout=60, env={"PMEMOBJ_METADATA_CHECK": "0"})
     assert_no_signal(proc)
     assert proc.stdout.startswith("refused: ") and "damaged pool" in proc.stdout, (proc.stdout, proc.stderr)

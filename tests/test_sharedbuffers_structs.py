@@ -117,6 +117,14 @@ def test_dicts_and_plain_objects_pack_alike():
     assert a == b
 
 
+def test_a_dict_key_that_is_no_slot_is_refused():
+    for bad in ({"i": 1, "colour": 2}, {3: 1}, {"i": 1, "f": 2.0, "zz": None}):
+        with pytest.raises(ValueError, match="not among the slots"):
+            EVERYTHING.pack(bad)
+    nested = Everything(i=1, l=[1])
+    assert EVERYTHING.unpack_from(EVERYTHING.pack({"i": 1, "l": [1]})).i == nested.i
+
+
 def test_sets_read_back_as_frozensets():
     p = EVERYTHING.unpack_from(EVERYTHING.pack(Everything(fs={1, 2}, o={3})))
     assert p.fs == frozenset({1, 2}) and p.o == frozenset({3})

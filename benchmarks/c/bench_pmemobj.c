@@ -1,10 +1,12 @@
 /*
  * The physical limit: the same pool work as benchmarks/workloads_pmemobj.py,
- * done straight on libpmemobj from C.  The collection workloads mirror the
- * on-media layout and the snapshots of PersistentDict (include/pyp_hashtable.h:
- * a dense entry array and a sparse index, snapshotting one index slot, one
- * entry and the counters per insertion) and PersistentList (include/pyp_list.h:
- * a slot array grown by doubling).
+ * done straight on libpmemobj from C, with the core's allocation classes
+ * (pmemobj/_heap.pxi).  The collection workloads mirror the on-media layout
+ * and the snapshots of PersistentDict (include/pyp_hashtable.h: entries with
+ * packed tags and implicit order links, in segments past 512 entries, and a
+ * linear-probing index; per insertion one index slot and the header
+ * snapshotted, the new entry flushed) and PersistentList (include/pyp_list.h:
+ * slots packed eight to a group, in small arrays then 16 KiB blocks).
  *
  * Uses the function API of transactions (pmemobj_tx_begin with no jmp_buf,
  * pmemobj_tx_commit, pmemobj_tx_end), the way a compiled extension calls it.
@@ -113,7 +115,52 @@ static void root_assign_int(uint64_t n)
 	}
 }
 
-/* ---- collections: PersistentDict's hash table, PersistentList's array ---- */
+/* ---- the core's allocation classes (pmemobj/_heap.pxi) ---- */
+
+#define NCLASSES 64
+#define CLASS_MAX 16384
+static uint32_t class_usable[NCLASSES];
+static unsigned class_id[NCLASSES];
+
+/* 16..256 by 16, then eight steps per doubling up to 16 KiB; runs of one chunk */
+static void register_classes(void)
+{
+	int c = 0;
+	for (uint32_t s = 16; s <= 256; s += 16)
+		class_usable[c++] = s;
+	for (uint32_t lo = 256, step = 32; lo < CLASS_MAX; lo *= 2, step *= 2)
+		for (uint32_t s = lo + step; s <= 2 * lo; s += step)
+			class_usable[c++] = s;
+	for (c = 0; c < NCLASSES; c++) {
+		struct pobj_alloc_class_desc d = {class_usable[c] + 16, 0, 1, POBJ_HEADER_COMPACT, 0};
+		char name[64];
+		snprintf(name, sizeof(name), "heap.alloc_class.%d.desc", 128 + c);
+		class_id[c] = 128 + c;
+		if (pmemobj_ctl_set(pop, name, &d) != 0) { /* as libpmemobj's own class of that size */
+			class_id[c] = 0;
+			for (unsigned j = 1; j < 128 && !class_id[c]; j++) {
+				snprintf(name, sizeof(name), "heap.alloc_class.%u.desc", j);
+				if (pmemobj_ctl_get(pop, name, &d) == 0 && d.unit_size == class_usable[c] + 16 &&
+				    d.unit_size * d.units_per_block <= (256u << 10))
+					class_id[c] = j;
+			}
+		}
+	}
+	long long cache = CLASS_MAX - 256;
+	pmemobj_ctl_set(pop, "tx.cache.size", &cache);
+}
+
+static uint64_t class_flags(size_t n)
+{
+	if (n > CLASS_MAX)
+		return 0;
+	int c = 0;
+	while (class_usable[c] < n)
+		c++;
+	return POBJ_CLASS_ID(class_id[c]);
+}
+
+/* ---- collections: PersistentDict's hash table, PersistentList's slots ---- */
 
 struct header {
 	uint64_t refcount;
@@ -121,7 +168,7 @@ struct header {
 };
 
 struct ht { /* pyp_ht_t */
-	uint64_t used, nentries, fill, log2_size, capacity, index, entries;
+	uint64_t used, nentries, free, log2_size, capacity, index, entries, first, last;
 };
 
 struct dict { /* pyp_dict_t */
@@ -129,17 +176,19 @@ struct dict { /* pyp_dict_t */
 	struct ht ht;
 };
 
-struct entry { /* pyp_ht_entry_t */
-	uint64_t hash;
-	struct slot key;
-	struct slot value;
+struct entry { /* pyp_ht_entry_t: tags in meta, links in order */
+	uint64_t meta, key, value, order;
 };
 
 struct text { /* pyp_bytes_t: a str or bytes object */
 	struct header h;
-	uint64_t hash;
 	uint64_t size;
 	char data[];
+};
+
+struct group { /* eight packed slots of a list */
+	uint8_t tags[8];
+	uint64_t payloads[8];
 };
 
 struct list { /* pyp_list_t */
@@ -148,9 +197,20 @@ struct list { /* pyp_list_t */
 };
 
 #define HT_LOG2_MIN 3
-#define HT_USABLE(log2) ((((uint64_t)1 << (log2)) << 1) / 3)
-#define IX_DUMMY UINT32_MAX /* 32-bit index slots: tables below 2**33 slots */
-#define LIST_MIN_CAPACITY 8
+#define HT_FLAT_LOG2 10
+#define HT_USABLE(log2) ((log2) <= HT_FLAT_LOG2 ? (uint64_t)1 << ((log2) - 1) : (((uint64_t)1 << (log2)) << 2) / 5)
+#define HT_ENTRY_MASK(log2) ((log2) + 4 < 32 ? ((uint64_t)1 << ((log2) + 4)) - 1 : 0xFFFFFFFFull)
+/* an index slot: 1 + the entry number, the fingerprint of the hash above it */
+#define HT_IX_VALUE(log2, hash, n) \
+	((((n) + 1) | (((hash) ^ ((hash) >> 24)) & ~HT_ENTRY_MASK(log2))) & 0xFFFFFFFFull)
+#define HT_SEG_SHIFT 9
+#define HT_SEG 512
+#define HT_IX_SEG_SHIFT 12
+#define HT_IX_SEG 4096
+#define HASH_MASK (((uint64_t)1 << 48) - 1)
+#define GOLDEN 0x9E3779B97F4A7C15ull
+#define LIST_BLOCK 1816
+#define LIST_BLOCK_BYTES 16384
 #define KEY_LEN 20 /* the str/bytes keys: "k" and 19 digits, as in Python */
 
 static void *at(uint64_t off)
@@ -166,9 +226,9 @@ static void add_range(void *p, size_t n)
 
 static uint64_t tx_alloc(size_t n, uint64_t type_num, int zero)
 {
-	PMEMoid oid = zero ? pmemobj_tx_zalloc(n, type_num) : pmemobj_tx_alloc(n, type_num);
+	PMEMoid oid = pmemobj_tx_xalloc(n, type_num, (zero ? POBJ_XALLOC_ZERO : 0) | class_flags(n));
 	if (OID_IS_NULL(oid))
-		die("pmemobj_tx_alloc");
+		die("pmemobj_tx_xalloc");
 	return oid.off;
 }
 
@@ -191,12 +251,38 @@ static uint64_t int_hash(int64_t i)
 	return (uint64_t)(i == -1 ? -2 : i);
 }
 
-static int slot_is_text(const struct slot *k, uint64_t tid, const char *s, size_t n)
+static int slot_is_text(uint64_t tag, uint64_t off, uint64_t tid, const char *s, size_t n)
 {
-	if (k->tag != TAG_REF)
+	if (tag != TAG_REF)
 		return 0;
-	const struct text *t = at(k->payload);
+	const struct text *t = at(off);
 	return t->h.type_id == tid && t->size == n && memcmp(t->data, s, n) == 0;
+}
+
+static int flat(uint64_t log2)
+{
+	return log2 <= HT_FLAT_LOG2;
+}
+
+static struct entry *ht_entry(const struct ht *h, uint64_t i)
+{
+	if (flat(h->log2_size))
+		return (struct entry *)at(h->entries) + i;
+	const uint64_t *dir = at(h->entries);
+	return (struct entry *)at(dir[i >> HT_SEG_SHIFT]) + (i & (HT_SEG - 1));
+}
+
+static uint32_t *ix_slot(uint64_t log2, uint64_t index, uint64_t i)
+{
+	if (log2 <= HT_IX_SEG_SHIFT)
+		return (uint32_t *)at(index) + i;
+	const uint64_t *dir = at(index);
+	return (uint32_t *)at(dir[i >> HT_IX_SEG_SHIFT]) + (i & (HT_IX_SEG - 1));
+}
+
+static uint64_t home(uint64_t hash, uint64_t log2)
+{
+	return ((hash & HASH_MASK) * GOLDEN) >> (64 - log2);
 }
 
 /* The entry number of a key, or -1: an int key (s == NULL) or a text key. */
@@ -204,103 +290,182 @@ static int64_t ht_find(const struct ht *h, uint64_t hash, int64_t ikey, uint64_t
 {
 	if (!h->index)
 		return -1;
-	const uint32_t *ix = at(h->index);
-	const struct entry *en = at(h->entries);
-	uint64_t mask = ((uint64_t)1 << h->log2_size) - 1, i = hash & mask, perturb = hash;
+	uint64_t mask = ((uint64_t)1 << h->log2_size) - 1, i = home(hash, h->log2_size);
+	uint64_t emask = HT_ENTRY_MASK(h->log2_size), tag;
+	hash &= HASH_MASK;
+	tag = HT_IX_VALUE(h->log2_size, hash, 0) & ~emask;
 	for (;;) {
-		uint32_t v = ix[i];
+		uint32_t v = *ix_slot(h->log2_size, h->index, i);
 		if (v == 0)
 			return -1;
-		if (v != IX_DUMMY) {
-			const struct entry *e = &en[v - 1];
-			if (e->hash == hash && e->key.tag != TAG_EMPTY &&
-			    (s ? slot_is_text(&e->key, tid, s, n)
-			       : e->key.tag == TAG_INT && (int64_t)e->key.payload == ikey))
-				return v - 1;
+		if ((v & ~emask) == tag) { /* else another key's fingerprint */
+			const struct entry *e = ht_entry(h, (v & emask) - 1);
+			uint64_t ktag = (e->meta >> 48) & 0xFF;
+			if ((e->meta & HASH_MASK) == hash && ktag &&
+			    (s ? slot_is_text(ktag, e->key, tid, s, n) : ktag == TAG_INT && (int64_t)e->key == ikey))
+				return (v & emask) - 1;
 		}
-		perturb >>= 5;
-		i = (i * 5 + perturb + 1) & mask;
+		i = (i + 1) & mask;
 	}
 }
 
-static uint64_t ht_free_slot(const uint32_t *ix, uint64_t mask, uint64_t hash)
+static uint64_t free_slot(uint64_t log2, uint64_t index, uint64_t hash)
 {
-	uint64_t i = hash & mask, perturb = hash;
-	while (ix[i] != 0 && ix[i] != IX_DUMMY) {
-		perturb >>= 5;
-		i = (i * 5 + perturb + 1) & mask;
-	}
+	uint64_t mask = ((uint64_t)1 << log2) - 1, i = home(hash, log2);
+	while (*ix_slot(log2, index, i) != 0)
+		i = (i + 1) & mask;
 	return i;
 }
 
-/* Rebuild with room for `minused` entries, as ht_resize: new arrays, the
- * 56-byte header snapshotted, the old arrays freed. */
-static void ht_resize(struct ht *h, uint64_t minused)
+static uint64_t pow2_at_least(uint64_t n)
+{
+	uint64_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+static uint64_t new_index(uint64_t log2)
+{
+	if (log2 <= HT_IX_SEG_SHIFT)
+		return tx_alloc(((uint64_t)4) << log2, TYPE_NUM_RAW, 1);
+	uint64_t nsegs = ((uint64_t)1 << log2) >> HT_IX_SEG_SHIFT, off = tx_alloc(nsegs * 8, TYPE_NUM_RAW, 0);
+	for (uint64_t k = 0; k < nsegs; k++)
+		((uint64_t *)at(off))[k] = tx_alloc(HT_IX_SEG * 4, TYPE_NUM_RAW, 1);
+	return off;
+}
+
+static void free_index(uint64_t log2, uint64_t index)
+{
+	if (log2 > HT_IX_SEG_SHIFT)
+		for (uint64_t k = 0; k < ((uint64_t)1 << log2) >> HT_IX_SEG_SHIFT; k++)
+			tx_free(((uint64_t *)at(index))[k]);
+	tx_free(index);
+}
+
+/* Rebuild with room for `minused` entries, as ht_rebuild: new storage, the
+ * entries copied in order, the header snapshotted, the old storage freed.
+ * (The workloads only insert: no free entries, the order is the array's.) */
+static void ht_rebuild(struct ht *h, uint64_t minused)
+{
+	uint64_t log2 = HT_LOG2_MIN, cap;
+	while (HT_USABLE(log2) < minused)
+		log2++;
+	struct ht n = {h->used, h->used, 0, log2, 0, new_index(log2), 0, h->used ? 1 : 0, h->used};
+	if (flat(log2)) {
+		cap = HT_USABLE(log2);
+		n.entries = tx_alloc(cap * sizeof(struct entry), TYPE_NUM_RAW, 1);
+	} else {
+		uint64_t nsegs = h->used / HT_SEG + 1;
+		n.entries = tx_alloc(pow2_at_least(nsegs) * 8, TYPE_NUM_RAW, 1);
+		for (uint64_t k = 0; k < nsegs; k++)
+			((uint64_t *)at(n.entries))[k] = tx_alloc(HT_SEG * sizeof(struct entry), TYPE_NUM_RAW, 1);
+		cap = nsegs * HT_SEG;
+	}
+	n.capacity = cap;
+	for (uint64_t i = 0; i < h->used; i++) {
+		struct entry *d = ht_entry(&n, i);
+		*d = *ht_entry(h, i);
+		d->order = 0;
+		*ix_slot(log2, n.index, free_slot(log2, n.index, d->meta)) =
+			(uint32_t)HT_IX_VALUE(log2, d->meta & HASH_MASK, i);
+	}
+	if (h->index) {
+		free_index(h->log2_size, h->index);
+		if (!flat(h->log2_size))
+			for (uint64_t k = 0; k < h->capacity >> HT_SEG_SHIFT; k++)
+				tx_free(((uint64_t *)at(h->entries))[k]);
+		tx_free(h->entries);
+	}
+	add_range(h, sizeof(*h));
+	*h = n;
+}
+
+/* A larger table's new index, as ht_grow_index. */
+static void ht_grow_index(struct ht *h, uint64_t minused)
 {
 	uint64_t log2 = HT_LOG2_MIN;
 	while (HT_USABLE(log2) < minused)
 		log2++;
-	uint64_t cap = HT_USABLE(log2), mask = ((uint64_t)1 << log2) - 1, j = 0;
-	uint64_t new_ix = tx_alloc((mask + 1) * 4, TYPE_NUM_RAW, 1);
-	uint64_t new_en = tx_alloc(cap * sizeof(struct entry), TYPE_NUM_RAW, 0);
-	uint32_t *ix = at(new_ix);
-	struct entry *en = at(new_en);
-	if (h->index) {
-		const struct entry *old = at(h->entries);
-		for (uint64_t i = 0; i < h->nentries; i++) {
-			if (old[i].key.tag == TAG_EMPTY)
-				continue;
-			en[j] = old[i];
-			ix[ht_free_slot(ix, mask, old[i].hash)] = (uint32_t)(j + 1);
-			j++;
-		}
+	uint64_t index = new_index(log2);
+	for (uint64_t i = 0; i < h->nentries; i++) {
+		const struct entry *e = ht_entry(h, i);
+		*ix_slot(log2, index, free_slot(log2, index, e->meta)) =
+			(uint32_t)HT_IX_VALUE(log2, e->meta & HASH_MASK, i);
 	}
-	uint64_t old_ix = h->index, old_en = h->entries;
-	add_range(h, sizeof(*h));
-	h->nentries = h->fill = j;
+	free_index(h->log2_size, h->index);
+	add_range(&h->log2_size, 3 * sizeof(uint64_t));
 	h->log2_size = log2;
-	h->capacity = cap;
-	h->index = new_ix;
-	h->entries = new_en;
-	if (old_ix) {
-		tx_free(old_ix);
-		tx_free(old_en);
-	}
+	h->index = index;
 }
 
-/* Append an entry for an absent key, as ht_insert: one index slot, one entry
- * and the three counters snapshotted. */
-static void ht_insert(struct ht *h, uint64_t hash, struct slot key, struct slot value)
+/* A new segment, as ht_add_segment. */
+static void ht_add_segment(struct ht *h)
 {
-	if (!h->index || h->nentries >= h->capacity || h->fill >= h->capacity)
-		ht_resize(h, h->used ? h->used * 2 : 1);
-	uint32_t *ix = at(h->index);
-	uint64_t n = h->nentries, s = ht_free_slot(ix, ((uint64_t)1 << h->log2_size) - 1, hash);
-	int fresh = ix[s] == 0;
-	add_range(&ix[s], 4);
-	ix[s] = (uint32_t)(n + 1);
-	struct entry *e = (struct entry *)at(h->entries) + n;
-	add_range(e, sizeof(*e));
-	e->hash = hash;
+	uint64_t nsegs = h->capacity >> HT_SEG_SHIFT, dircap = pow2_at_least(nsegs);
+	uint64_t seg = tx_alloc(HT_SEG * sizeof(struct entry), TYPE_NUM_RAW, 1);
+	if (nsegs == dircap) {
+		uint64_t dir = tx_alloc(2 * dircap * 8, TYPE_NUM_RAW, 1);
+		memcpy(at(dir), at(h->entries), nsegs * 8);
+		((uint64_t *)at(dir))[nsegs] = seg;
+		tx_free(h->entries);
+		add_range(&h->capacity, 3 * sizeof(uint64_t));
+		h->entries = dir;
+	} else {
+		uint64_t *dir = at(h->entries);
+		if (pmemobj_tx_xadd_range_direct(&dir[nsegs], 8, POBJ_XADD_NO_SNAPSHOT) != 0)
+			die("pmemobj_tx_xadd_range_direct");
+		dir[nsegs] = seg;
+		add_range(&h->capacity, 8);
+	}
+	h->capacity += HT_SEG;
+}
+
+/* Add an entry for an absent key, as ht_insert: one index slot snapshotted, the
+ * entry (never written: only flushed), the header snapshotted. */
+static void ht_insert(struct ht *h, uint64_t hash, uint64_t ktag, uint64_t key, uint64_t vtag, uint64_t value)
+{
+	if (!h->index)
+		ht_rebuild(h, 1);
+	else if (h->used + 1 > HT_USABLE(h->log2_size)) {
+		if (flat(h->log2_size))
+			ht_rebuild(h, h->used * 2);
+		else
+			ht_grow_index(h, h->used * 2);
+	}
+	if (h->nentries >= h->capacity) {
+		if (flat(h->log2_size))
+			ht_rebuild(h, h->used ? h->used * 2 : 1);
+		else
+			ht_add_segment(h);
+	}
+	uint64_t n = h->nentries, s = free_slot(h->log2_size, h->index, hash);
+	struct entry *e = ht_entry(h, n);
+	if (pmemobj_tx_xadd_range_direct(e, sizeof(*e), POBJ_XADD_NO_SNAPSHOT) != 0)
+		die("pmemobj_tx_xadd_range_direct");
+	uint32_t *ix = ix_slot(h->log2_size, h->index, s);
+	add_range(ix, 4);
+	*ix = (uint32_t)HT_IX_VALUE(h->log2_size, hash & HASH_MASK, n);
+	e->meta = (hash & HASH_MASK) | (ktag << 48) | (vtag << 56);
 	e->key = key;
 	e->value = value;
-	add_range(h, 3 * sizeof(uint64_t));
+	e->order = 0; /* appended after the last: its links are implicit */
+	add_range(h, sizeof(*h));
 	h->used++;
 	h->nentries = n + 1;
-	if (fresh)
-		h->fill++;
+	if (!h->first)
+		h->first = n + 1;
+	h->last = n + 1;
 }
 
-static uint64_t new_text(uint64_t tid, const char *s, size_t n, uint64_t hash)
+static uint64_t new_text(uint64_t tid, const char *s, size_t n)
 {
-	uint64_t off = tx_alloc(offsetof(struct text, data) + n + 1, TYPE_NUM_OBJECT, 0);
+	uint64_t off = tx_alloc(offsetof(struct text, data) + n, TYPE_NUM_OBJECT, 0);
 	struct text *t = at(off);
 	t->h.refcount = 1;
 	t->h.type_id = tid;
-	t->hash = hash;
 	t->size = n;
 	memcpy(t->data, s, n);
-	t->data[n] = 0;
 	return off;
 }
 
@@ -330,10 +495,8 @@ static void dict_insert_int(uint64_t n)
 		int64_t i = (int64_t)next_key++;
 		uint64_t hash = int_hash(i);
 		tx_begin();
-		if (ht_find(h, hash, i, 0, NULL, 0) < 0) {
-			struct slot kv = {TAG_INT, (uint64_t)i};
-			ht_insert(h, hash, kv, kv);
-		}
+		if (ht_find(h, hash, i, 0, NULL, 0) < 0)
+			ht_insert(h, hash, TAG_INT, (uint64_t)i, TAG_INT, (uint64_t)i);
 		tx_finish("dict insert");
 	}
 }
@@ -353,11 +516,8 @@ static void dict_insert_str(uint64_t n)
 		size_t len = text_key(key, i);
 		uint64_t hash = XXH3_64bits(key, len);
 		tx_begin();
-		if (ht_find(h, hash, 0, T_STR, key, len) < 0) {
-			struct slot ks = {TAG_REF, new_text(T_STR, key, len, hash)};
-			struct slot vs = {TAG_INT, i};
-			ht_insert(h, hash, ks, vs);
-		}
+		if (ht_find(h, hash, 0, T_STR, key, len) < 0)
+			ht_insert(h, hash, TAG_REF, new_text(T_STR, key, len), TAG_INT, i);
 		tx_finish("dict insert");
 	}
 }
@@ -381,14 +541,12 @@ static void dict_fill(uint64_t n, uint64_t tid)
 		read_keys = malloc(read_size * sizeof(*read_keys));
 	tx_begin();
 	for (uint64_t i = 0; i < read_size; i++) {
-		struct slot vs = {TAG_INT, i};
 		if (tid) {
 			size_t len = text_key(read_keys[i], i);
 			uint64_t hash = XXH3_64bits(read_keys[i], len);
-			struct slot ks = {TAG_REF, new_text(tid, read_keys[i], len, hash)};
-			ht_insert(&cur_dict->ht, hash, ks, vs);
+			ht_insert(&cur_dict->ht, hash, TAG_REF, new_text(tid, read_keys[i], len), TAG_INT, i);
 		} else {
-			ht_insert(&cur_dict->ht, int_hash((int64_t)i), vs, vs);
+			ht_insert(&cur_dict->ht, int_hash((int64_t)i), TAG_INT, i, TAG_INT, i);
 		}
 	}
 	tx_finish("dict fill");
@@ -407,14 +565,13 @@ static void dict_fill_bytes(uint64_t n)
 static void dict_get_int(uint64_t n)
 {
 	const struct ht *h = &cur_dict->ht;
-	const struct entry *en = at(h->entries);
 	int64_t sum = 0;
 	for (uint64_t k = 0; k < n; k++) {
 		int64_t i = (int64_t)((k * READ_STRIDE) % read_size);
 		int64_t e = ht_find(h, int_hash(i), i, 0, NULL, 0);
 		if (e < 0)
 			die("dict_get_int: missing key");
-		sum += (int64_t)en[e].value.payload;
+		sum += (int64_t)ht_entry(h, (uint64_t)e)->value;
 	}
 	sink = sum;
 }
@@ -422,25 +579,41 @@ static void dict_get_int(uint64_t n)
 static void dict_get_bytes(uint64_t n)
 {
 	const struct ht *h = &cur_dict->ht;
-	const struct entry *en = at(h->entries);
 	int64_t sum = 0;
 	for (uint64_t k = 0; k < n; k++) {
 		const char *key = read_keys[(k * READ_STRIDE) % read_size];
 		int64_t e = ht_find(h, XXH3_64bits(key, KEY_LEN), 0, T_BYTES, key, KEY_LEN);
 		if (e < 0)
 			die("dict_get_bytes: missing key");
-		sum += (int64_t)en[e].value.payload;
+		sum += (int64_t)ht_entry(h, (uint64_t)e)->value;
 	}
 	sink = sum;
 }
 
 static struct list *cur_list;
 
+/* the capacities of a small list: the groups that fill 128 << k bytes */
+static uint64_t small_cap(int k)
+{
+	return (128u << k) / sizeof(struct group) * 8;
+}
+
+static struct group *list_group(const struct list *l, uint64_t i)
+{
+	if (l->capacity <= LIST_BLOCK)
+		return (struct group *)at(l->items) + (i >> 3);
+	uint64_t b = i / LIST_BLOCK;
+	return (struct group *)at(((uint64_t *)at(l->items))[b]) + ((i - b * LIST_BLOCK) >> 3);
+}
+
 static void list_free(void)
 {
 	if (!cur_list)
 		return;
 	tx_begin();
+	if (cur_list->capacity > LIST_BLOCK)
+		for (uint64_t k = 0; k < cur_list->capacity / LIST_BLOCK; k++)
+			tx_free(((uint64_t *)at(cur_list->items))[k]);
 	if (cur_list->items)
 		tx_free(cur_list->items);
 	tx_free(pmemobj_oid(cur_list).off);
@@ -448,25 +621,59 @@ static void list_free(void)
 	cur_list = NULL;
 }
 
-static void list_append_one(struct list *l, int64_t v)
+/* The first slot of the storage the current transaction allocated for the list
+ * (as PersistentList.fresh_from): appends there need no snapshot. */
+static uint64_t list_fresh_from = UINT64_MAX;
+
+/* Room for one more item, as _reserve: the next small array, or a block. */
+static void list_reserve(struct list *l)
 {
-	if (l->size == l->capacity) { /* as _grow_in_tx: doubled, copied, header snapshotted */
-		uint64_t cap = 2 * l->capacity > LIST_MIN_CAPACITY ? 2 * l->capacity : LIST_MIN_CAPACITY;
-		uint64_t items = tx_alloc(cap * sizeof(struct slot), TYPE_NUM_RAW, 0);
+	uint64_t cap = l->capacity, items;
+	if (cap < LIST_BLOCK) {
+		int k = 0;
+		while (small_cap(k) <= cap)
+			k++;
+		items = tx_alloc(128u << k, TYPE_NUM_RAW, 0);
 		if (l->size)
-			memcpy(at(items), at(l->items), l->size * sizeof(struct slot));
+			memcpy(at(items), at(l->items), (l->size + 7) / 8 * sizeof(struct group));
 		if (l->items)
 			tx_free(l->items);
 		add_range(&l->size, 3 * sizeof(uint64_t));
-		l->capacity = cap;
+		l->capacity = small_cap(k);
 		l->items = items;
+		list_fresh_from = 0;
+		return;
 	}
-	struct slot *s = (struct slot *)at(l->items) + l->size;
-	add_range(s, sizeof(*s));
-	s->tag = TAG_INT;
-	s->payload = (uint64_t)v;
+	uint64_t nb = cap / LIST_BLOCK, dircap = pow2_at_least(nb), dir = l->items;
+	if (cap == LIST_BLOCK) { /* the small array becomes the first block */
+		dir = tx_alloc(2 * 8, TYPE_NUM_RAW, 1);
+		((uint64_t *)at(dir))[0] = l->items;
+	} else if (nb + 1 > dircap) {
+		dir = tx_alloc(2 * dircap * 8, TYPE_NUM_RAW, 1);
+		memcpy(at(dir), at(l->items), nb * 8);
+		tx_free(l->items);
+	} else {
+		add_range((uint64_t *)at(dir) + nb, 8);
+	}
+	((uint64_t *)at(dir))[nb] = tx_alloc(LIST_BLOCK_BYTES, TYPE_NUM_RAW, 0);
+	add_range(&l->size, 3 * sizeof(uint64_t));
+	l->capacity = cap + LIST_BLOCK;
+	l->items = dir;
+	list_fresh_from = cap;
+}
+
+static void list_append_one(struct list *l, int64_t v)
+{
+	if (l->size == l->capacity)
+		list_reserve(l);
+	uint64_t n = l->size, j = n & 7;
+	struct group *g = list_group(l, n);
+	if (n < list_fresh_from)
+		add_range(g, sizeof(*g)); /* the whole group, as append */
+	g->tags[j] = TAG_INT;
+	g->payloads[j] = (uint64_t)v;
 	add_range(&l->size, 8);
-	l->size++;
+	l->size = n + 1;
 }
 
 static void list_new(uint64_t n)
@@ -479,6 +686,7 @@ static void list_new(uint64_t n)
 static void list_append_tx(uint64_t n)
 {
 	tx_begin();
+	list_fresh_from = UINT64_MAX;
 	uint64_t off = tx_alloc(sizeof(struct list), TYPE_NUM_OBJECT, 1);
 	cur_list = at(off);
 	cur_list->h.refcount = 1;
@@ -498,12 +706,12 @@ static void list_fill(uint64_t n)
 /* reads every item of a list of n small ints */
 static void list_iter(uint64_t n)
 {
-	const struct slot *s = at(cur_list->items);
 	int64_t sum = 0;
 	for (uint64_t i = 0; i < n; i++) {
-		if (s[i].tag != TAG_INT)
+		const struct group *g = list_group(cur_list, i);
+		if (g->tags[i & 7] != TAG_INT)
 			die("list_iter: not an int");
-		sum += (int64_t)s[i].payload;
+		sum += (int64_t)g->payloads[i & 7];
 	}
 	sink = sum;
 }
@@ -564,6 +772,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_pmemobj: unknown workload %s\n", argv[1]);
 		return 2;
 	}
+	/* threads share one arena, as in the core */
+	enum pobj_arenas_assignment_type global = POBJ_ARENAS_ASSIGNMENT_GLOBAL;
+	pmemobj_ctl_set(NULL, "heap.arenas_assignment_type", &global);
 	/* the same options as the Python workload scripts */
 	const char *dir = "/dev/shm";
 	long long n = 200000, repeats = 3;
@@ -594,6 +805,7 @@ int main(int argc, char **argv)
 	if (OID_IS_NULL(root))
 		die("pmemobj_root");
 	rootp = pmemobj_direct(root);
+	register_classes();
 	int is_pmem = pmem_is_pmem(rootp, sizeof(*rootp));
 
 	/* warm up: fault in the pool, the lanes and the allocator's caches */

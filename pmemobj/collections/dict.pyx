@@ -43,7 +43,7 @@ cdef inline void _dict_ht(HT *t) noexcept:
 cdef inline uint64_t _hash(PersistentDict d, object key) except? 0xffffffffffffffff:
     if d.mm is None:
         d.addr(0)       # raises: not created by pool.new()
-    return <uint64_t>d.mm.hash_of(key)
+    return ht_hash(d.mm, key)
 
 
 cdef inline int64_t _find(PersistentDict d, object key, HT *t) except -2:
@@ -142,8 +142,8 @@ cdef class PersistentDict(PersistentBase):
                 if missing is not None:
                     return missing(self, key)
             raise KeyError(key)
-        v = ht_entry(&t, <uint64_t>ix).value
-        return self.mm.load(&v)
+        v = ht_value(ht_entry(&t, <uint64_t>ix))
+        return ht_load(self.mm, &v)
 
     def get(self, key, default=None):
         """Return the value for key if key is in the dictionary, else default."""
@@ -152,8 +152,8 @@ cdef class PersistentDict(PersistentBase):
         cdef pyp_slot_t v
         if ix < 0:
             return default
-        v = ht_entry(&t, <uint64_t>ix).value
-        return self.mm.load(&v)
+        v = ht_value(ht_entry(&t, <uint64_t>ix))
+        return ht_load(self.mm, &v)
 
     def __iter__(self):
         return _new_iter(self, KEYS, False)
@@ -318,7 +318,7 @@ cdef class PersistentDict(PersistentBase):
         cdef MemoryManager mm = self.mm
         cdef int inserted
         if ix >= 0:
-            v = ht_entry(&t, <uint64_t>ix).value
+            v = ht_value(ht_entry(&t, <uint64_t>ix))
             return mm.load(&v)
         h = _hash(self, key)
         self.begin()
@@ -384,7 +384,7 @@ _abc.MutableMapping.register(PersistentDict)
 
 cdef class _DictIterator:
     cdef PersistentDict d          # None once exhausted
-    cdef uint64_t pos              # forward: next entry to look at; reverse: entries left to look at
+    cdef uint64_t pos              # 1 + the entry to return next (insertion order), 0 at the end
     cdef int64_t used              # the length at creation, -1 after a change of size
     cdef Py_ssize_t remaining
     cdef int kind
@@ -414,28 +414,19 @@ cdef class _DictIterator:
         if self.used != <int64_t>t.h.used:
             self.used = -1          # stays broken, as dict's iterators do
             raise RuntimeError("dictionary changed size during iteration")
-        if not self.reverse:
-            i = ht_next_live(&t, self.pos)
-            if i >= t.h.nentries:
-                self.d = None
-                raise StopIteration
-            if self.remaining == 0:
-                self.d = None
-                raise RuntimeError("dictionary keys changed during iteration")
-            self.pos = i + 1
-        else:
-            i = self.pos if self.pos < t.h.nentries else t.h.nentries
-            while i > 0 and ht_entry(&t, i - 1).key.tag == PYP_TAG_EMPTY:
-                i -= 1
-            if i == 0:
-                self.d = None
-                raise StopIteration
-            i -= 1
-            self.pos = i
+        i = self.pos
+        if i == 0 and self.remaining == 0:
+            self.d = None
+            raise StopIteration
+        if i == 0 or self.remaining == 0 or i > t.h.nentries or not ht_live(ht_entry(&t, i - 1)):
+            self.d = None           # the entries were replaced by others of the same number
+            raise RuntimeError("dictionary keys changed during iteration")
+        i -= 1
+        self.pos = ht_before(&t, i) if self.reverse else ht_after(&t, i)
         self.remaining -= 1
         e = ht_entry(&t, i)
-        k = e.key
-        v = e.value
+        k = ht_key(e)
+        v = ht_value(e)
         mm = self.d.mm
         if self.kind == KEYS:
             return mm.load(&k)
@@ -454,7 +445,7 @@ cdef _DictIterator _new_iter(PersistentDict d, int kind, bint reverse):
     it.reverse = reverse
     it.used = <int64_t>t.h.used
     it.remaining = <Py_ssize_t>t.h.used
-    it.pos = t.h.nentries if reverse else 0
+    it.pos = t.h.last if reverse else t.h.first
     return it
 
 
@@ -597,7 +588,7 @@ cdef class PersistentDictItems(_SetView):
         ix = _find(self._d, (<tuple>item)[0], &t)
         if ix < 0:
             return False
-        v = ht_entry(&t, <uint64_t>ix).value
+        v = ht_value(ht_entry(&t, <uint64_t>ix))
         return PyObject_RichCompareBool(self._d.mm.load(&v), (<tuple>item)[1], Py_EQ)
 
 

@@ -2,9 +2,11 @@
 """PersistentList: a ``list`` whose items live in a pool.
 
 Layout (include/pyp_list.h): the object holds size, capacity and the offset of
-a raw array of value slots that grows by doubling, so ``append`` is amortized
-O(1).  Every mutating method runs in a transaction of its own unless one is
-open, and is rolled back as a whole when that transaction aborts.
+its slots, packed eight to a group, in one small array or, past 1816 items, in
+blocks of 16 KiB listed by a directory, so no allocation is large and
+``append`` is amortized O(1).  Every mutating method runs in a transaction of
+its own unless one is open, and is rolled back as a whole when that
+transaction aborts.
 
 Slots are written before references are dropped: new values are stored (their
 reference counts go up) first and the replaced ones are released last, so a
@@ -24,12 +26,12 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.object cimport PyObject_RichCompare, Py_EQ, Py_NE
 from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport PyObject
-from libc.stdint cimport uint64_t, int64_t
-from libc.string cimport memcpy, memmove, memcmp
+from libc.stdint cimport uint8_t, uint64_t, int64_t
+from libc.string cimport memcpy, memcmp
 
 from pmemobj._core cimport (MemoryManager, PersistentBase, pyp_header_t, pyp_slot_t,
-                            PYP_TYPE_NUM_RAW, PYP_TAG_REF, VISIT_RAW, visit_fn,
-                            register_traverse, visit_slots)
+                            PYP_TYPE_NUM_RAW, PYP_TAG_REF, PYP_TAG_INT, VISIT_REF, VISIT_RAW, visit_fn,
+                            register_traverse)
 from pmemobj._core import InvalidPoolError, PoolFullError
 
 cdef extern from "Python.h":
@@ -39,47 +41,28 @@ cdef extern from "Python.h":
     int PySlice_Unpack(object, Py_ssize_t *, Py_ssize_t *, Py_ssize_t *) except -1
     Py_ssize_t PySlice_AdjustIndices(Py_ssize_t, Py_ssize_t *, Py_ssize_t *, Py_ssize_t)
     const Py_ssize_t PY_SSIZE_T_MAX
+    object PyLong_FromLongLong(long long)
 
-cdef extern from "pyp_list.h":
-    ctypedef struct pyp_list_t:
-        pyp_header_t h
-        uint64_t size
-        uint64_t capacity
-        uint64_t items
+EINVAL = 22
+
+include "_list_storage.pxi"
 
 cdef enum:
     SLOT = sizeof(pyp_slot_t)
-    MIN_CAPACITY = 8            # smallest items array
-    HEADER_FIELDS = 24          # size, capacity, items: adjacent, one snapshot
 
 # start/stop of _replace: the length of the list when the transaction holds the pool lock
 cdef uint64_t END = <uint64_t>-1
 
-# Capacities beyond this cannot be a byte count of a real allocation (damage).
-cdef uint64_t MAX_CAPACITY = (<uint64_t>1) << 56
-EINVAL = 22
 
-
-cdef int _check_header(MemoryManager mm, uint64_t off, const pyp_list_t *h) except -1:
-    if h.size > h.capacity or h.capacity > MAX_CAPACITY or (h.items == 0) != (h.capacity == 0):
-        raise InvalidPoolError(EINVAL, f"damaged pool: PersistentList at 0x{off:x} has size {h.size}, "
-                               f"capacity {h.capacity}, items at 0x{h.items:x}", mm.filename)
-    return 0
-
-
-cdef int _list_traverse(MemoryManager mm, uint64_t off, visit_fn visit, void *ctx) except -1:
-    """Report the list's references (its REF slots) and its items array."""
-    cdef pyp_list_t *h = <pyp_list_t *>mm.obj(off, sizeof(pyp_list_t))
-    _check_header(mm, off, h)
-    if h.items:
-        visit_slots(<pyp_slot_t *>mm.obj(h.items, h.capacity * SLOT), h.size, visit, ctx)
-        visit(ctx, h.items, VISIT_RAW)
-    return 0
-
-
-cdef inline uint64_t _grown(MemoryManager mm, uint64_t cap, uint64_t need):
-    """The capacity of a grown items array: doubled, but no larger than the pool could hold."""
-    return max(need, min(max(2 * cap, <uint64_t>MIN_CAPACITY), mm.pool_size // SLOT))
+cdef pyp_slot_t *_buffer(uint64_t n) except? NULL:
+    """A volatile array of n slots (NULL for none); PyMem_Free it."""
+    cdef pyp_slot_t *p
+    if n == 0:
+        return NULL
+    p = <pyp_slot_t *>PyMem_Malloc(n * SLOT)
+    if p == NULL:
+        raise MemoryError()
+    return p
 
 
 cdef Py_ssize_t _clip_index(object i, Py_ssize_t n) except? -1:
@@ -105,13 +88,20 @@ cdef class PersistentList(PersistentBase):
     whole ``list`` API.  Slices, ``copy()``, ``+`` and ``*`` return plain lists;
     ``+=``, ``*=`` and slice assignment change the persistent list in place.
     """
-    # Volatile, per proxy: the header and items array already checked against
-    # the pool (the object's offset never changes; an items array is checked
-    # again whenever the header points elsewhere).
+    # Volatile, per proxy: the header and the view of the slots already
+    # checked against the pool (the object's offset never changes; the view is
+    # checked again whenever the header points elsewhere).
     cdef uint64_t valid_off
     cdef uint64_t valid_items
     cdef uint64_t valid_capacity
-    cdef pyp_slot_t *valid_slots
+    cdef Slots view
+    # The slots from fresh_from on lie in storage that transaction fresh_serial
+    # allocated (libpmemobj logs nothing there: appends skip the snapshot call),
+    # while the header points at fresh_items; set by append, dropped by any
+    # other change of the storage (_sync).
+    cdef uint64_t fresh_serial
+    cdef uint64_t fresh_from
+    cdef uint64_t fresh_items
 
     # -- creation and access --------------------------------------------------
 
@@ -129,33 +119,41 @@ cdef class PersistentList(PersistentBase):
             return <pyp_list_t *>(self.mm.base + self.off)
         cdef pyp_list_t *h = <pyp_list_t *>self.addr(sizeof(pyp_list_t))
         self.valid_off = self.off
+        self.valid_items = self.valid_capacity = <uint64_t>-1
         return h
 
-    cdef inline pyp_slot_t *_slots(self, pyp_list_t *h) except? NULL:
-        """The items array the header points to (NULL when the capacity is 0)."""
+    cdef inline Slots *_slots(self, pyp_list_t *h) except NULL:
+        """The view of the slots the header points to."""
         if h.items == self.valid_items and h.capacity == self.valid_capacity and h.size <= h.capacity:
-            return self.valid_slots
+            return &self.view
         _check_header(self.mm, self.off, h)
-        self.valid_slots = NULL
-        if h.items:
-            self.valid_slots = <pyp_slot_t *>self.mm.obj(h.items, h.capacity * SLOT)
+        _view(self.mm, h, &self.view, True)
+        self._sync(h)
+        return &self.view
+
+    cdef inline void _sync(self, pyp_list_t *h) noexcept:
+        """The view was changed to the header's slots (by _reserve or _shrink)."""
         self.valid_items = h.items
         self.valid_capacity = h.capacity
-        return self.valid_slots
+        self.fresh_serial = 0
 
     cdef object _load(self, uint64_t i):
         """Item i, read afresh (loading may run code that changes the list)."""
         cdef pyp_list_t *h = self._head()
+        cdef pyp_slot_t v
         if i >= h.size:
             raise IndexError("list index out of range")
-        return self.mm.load(&self._slots(h)[i])
+        _read(self._slots(h), i, &v)
+        return self.mm.load(&v)
 
     cdef list _tolist(self):
         cdef uint64_t i = 0
         cdef pyp_list_t *h = self._head()
+        cdef pyp_slot_t v
         out = []
         while i < h.size:
-            out.append(self.mm.load(&self._slots(h)[i]))
+            _read(self._slots(h), i, &v)
+            out.append(self.mm.load(&v))
             i += 1
             h = self._head()
         return out
@@ -170,6 +168,12 @@ cdef class PersistentList(PersistentBase):
         if h.size != size or h.items != items:
             raise RuntimeError("PersistentList changed while a value was being stored")
         return 0
+
+    cdef int _equal_at(self, uint64_t i, pyp_slot_t v) except -1:
+        """Slot i holds v (the same value, compared as slots)."""
+        cdef pyp_slot_t cur
+        _read(self._slots(self._head()), i, &cur)
+        return cur.tag == v.tag and cur.payload == v.payload
 
     # -- the one primitive behind every change of length ------------------------
 
@@ -191,72 +195,38 @@ cdef class PersistentList(PersistentBase):
     cdef int _replace_in_tx(self, uint64_t start, uint64_t stop, tuple values) except -1:
         cdef MemoryManager mm = self.mm
         cdef pyp_list_t *h = self._head()
-        cdef pyp_slot_t *slots = self._slots(h)
-        cdef uint64_t n = h.size, cap = h.capacity, items = h.items
+        cdef Slots *s = self._slots(h)
+        cdef uint64_t n = h.size, i
         if start == END:
             start = n
         if stop == END:
             stop = n
         if stop > n or start > stop:        # only when another thread changed the list meanwhile
             raise RuntimeError("PersistentList changed during the operation")
-        cdef uint64_t k = len(values), nd = stop - start
-        cdef uint64_t ns = n - nd + k, newcap = cap, newitems = items, i
-        cdef pyp_slot_t *dst = slots
-        cdef pyp_slot_t *old = NULL
-        if ns > MAX_CAPACITY or ns * SLOT > mm.pool_size:
-            raise PoolFullError(f"a list of {ns} items does not fit in pool {mm.filename!r}")
-        if nd:
-            old = <pyp_slot_t *>PyMem_Malloc(nd * SLOT)
-            if old == NULL:
-                raise MemoryError()
-            memcpy(old, slots + start, nd * SLOT)
+        cdef uint64_t k = len(values), nd = stop - start, tail = n - stop
+        cdef uint64_t ns = n - nd + k, items, fresh
+        # buf: the replaced slots, the tail after them, then the new values
+        cdef pyp_slot_t *buf = _buffer(nd + tail + k)
         try:
-            if ns > cap or ns == 0 or (cap > MIN_CAPACITY and ns * 4 < cap):
-                # a new array: grown by doubling, shrunk when mostly unused, freed when empty
-                newcap = 0 if ns == 0 else _grown(mm, cap, ns) if ns > cap else max(2 * ns, <uint64_t>MIN_CAPACITY)
-                newitems = 0
-                dst = NULL
-                if newcap:
-                    newitems = mm.alloc(newcap * SLOT, PYP_TYPE_NUM_RAW, False)
-                    dst = <pyp_slot_t *>mm.obj(newitems, newcap * SLOT)
-                    if start:
-                        memcpy(dst, slots, start * SLOT)
-                    if n > stop:
-                        memcpy(dst + start + k, slots + stop, (n - stop) * SLOT)
-                if items:
-                    mm.free(items)
-            else:
-                mm.snapshot(slots + start, (max(n, ns) - start) * SLOT)
-                if n > stop:
-                    memmove(slots + start + k, slots + stop, (n - stop) * SLOT)
+            _read_range(s, start, n, buf)
+            fresh = _reserve(mm, h, s, ns)
+            self._sync(h)
+            items = h.items
             for i in range(k):
-                mm.init_slot(&dst[start + i], values[i])
+                mm.init_slot(&buf[nd + tail + i], values[i])
             self._changed(h, n, items)
-            mm.snapshot(&h.size, HEADER_FIELDS)
+            s = self._slots(h)
+            _write_range(mm, s, start, start + k, &buf[nd + tail], fresh)
+            if k != nd:
+                _write_range(mm, s, start + k, ns, &buf[nd], fresh)
+            mm.snapshot(&h.size, 8)
             h.size = ns
-            h.capacity = newcap
-            h.items = newitems
+            _shrink(mm, h, s, ns)
+            self._sync(h)
             for i in range(nd):
-                mm.release_slot(old[i])
+                mm.release_slot(buf[i])
         finally:
-            PyMem_Free(old)
-        return 0
-
-    cdef int _grow_in_tx(self, pyp_list_t *h, uint64_t need) except -1:
-        """Move the items to a new array of at least `need` slots (doubling)."""
-        cdef MemoryManager mm = self.mm
-        cdef pyp_slot_t *slots = self._slots(h)
-        if need > MAX_CAPACITY or need * SLOT > mm.pool_size:
-            raise PoolFullError(f"a list of {need} items does not fit in pool {mm.filename!r}")
-        cdef uint64_t newcap = _grown(mm, h.capacity, need)
-        cdef uint64_t newitems = mm.alloc(newcap * SLOT, PYP_TYPE_NUM_RAW, False)
-        if h.size:
-            memcpy(mm.obj(newitems, newcap * SLOT), slots, h.size * SLOT)
-        if h.items:
-            mm.free(h.items)
-        mm.snapshot(&h.size, HEADER_FIELDS)
-        h.capacity = newcap
-        h.items = newitems
+            PyMem_Free(buf)
         return 0
 
     # -- reading ----------------------------------------------------------------
@@ -267,6 +237,7 @@ cdef class PersistentList(PersistentBase):
     def __getitem__(self, key):
         cdef Py_ssize_t i, start, stop, step, n, k
         cdef pyp_list_t *h = self._head()
+        cdef pyp_slot_t v
         if PyIndex_Check(key):
             i = PyNumber_AsSsize_t(key, <PyObject *>IndexError)
             n = h.size
@@ -274,7 +245,8 @@ cdef class PersistentList(PersistentBase):
                 i += n
             if i < 0 or i >= n:
                 raise IndexError("list index out of range")
-            return self.mm.load(&self._slots(h)[i])
+            _read(self._slots(h), i, &v)
+            return self.mm.load(&v)
         if PySlice_Check(key):
             PySlice_Unpack(key, &start, &stop, &step)
             n = PySlice_AdjustIndices(h.size, &start, &stop, step)
@@ -284,7 +256,8 @@ cdef class PersistentList(PersistentBase):
                 i = start + k * step
                 if <uint64_t>i >= h.size:       # shrunk by code run while loading
                     break
-                out.append(self.mm.load(&self._slots(h)[i]))
+                _read(self._slots(h), i, &v)
+                out.append(self.mm.load(&v))
             return out
         raise TypeError(f"list indices must be integers or slices, not {type(key).__name__}")
 
@@ -296,39 +269,35 @@ cdef class PersistentList(PersistentBase):
         self._head()
         return PersistentListIterator(self, True)
 
-    def __contains__(self, value):
-        cdef uint64_t i = 0
+    cdef Py_ssize_t _find(self, object value, Py_ssize_t i, Py_ssize_t end, bint count) except -2:
+        """The first index in [i, end) of an item equal to value (-1 if none), or (count) how many."""
         cdef pyp_list_t *h = self._head()
-        while i < h.size:
-            if self.mm.slot_eq(&self._slots(h)[i], value):
-                return True
+        cdef pyp_slot_t v
+        cdef Py_ssize_t c = 0
+        while i < end and <uint64_t>i < h.size:
+            _read(self._slots(h), i, &v)
+            if self.mm.slot_eq(&v, value):
+                if not count:
+                    return i
+                c += 1
             i += 1
             h = self._head()
-        return False
+        return c if count else -1
+
+    def __contains__(self, value):
+        return self._find(value, 0, PY_SSIZE_T_MAX, False) >= 0
 
     def index(self, value, start=0, stop=PY_SSIZE_T_MAX):
         """Return the first index of *value* in [start, stop); ValueError if absent."""
         cdef pyp_list_t *h = self._head()
-        cdef Py_ssize_t i = _clip_index(start, h.size)
-        cdef Py_ssize_t end = _clip_index(stop, h.size)
-        while i < end and <uint64_t>i < h.size:
-            if self.mm.slot_eq(&self._slots(h)[i], value):
-                return i
-            i += 1
-            h = self._head()
-        raise ValueError(f"{value!r} is not in list")
+        cdef Py_ssize_t i = self._find(value, _clip_index(start, h.size), _clip_index(stop, h.size), False)
+        if i < 0:
+            raise ValueError(f"{value!r} is not in list")
+        return i
 
     def count(self, value):
         """Return the number of items equal to *value*."""
-        cdef uint64_t i = 0
-        cdef Py_ssize_t c = 0
-        cdef pyp_list_t *h = self._head()
-        while i < h.size:
-            if self.mm.slot_eq(&self._slots(h)[i], value):
-                c += 1
-            i += 1
-            h = self._head()
-        return c
+        return self._find(value, 0, PY_SSIZE_T_MAX, True)
 
     def copy(self):
         """Return a shallow copy as a plain ``list`` (nothing is allocated in the pool)."""
@@ -393,19 +362,29 @@ cdef class PersistentList(PersistentBase):
         """Add *value* at the end (amortized O(1))."""
         cdef MemoryManager mm = self.mm
         cdef pyp_list_t *h
-        cdef pyp_slot_t *slot
-        cdef uint64_t n, items
+        cdef Slots *s
+        cdef char *g
+        cdef pyp_slot_t v
+        cdef uint64_t n, items, fresh
         self._begin()
         try:
             h = self._head()
             n = h.size
+            s = self._slots(h)
             if n == h.capacity:
-                self._grow_in_tx(h, n + 1)
+                fresh = _reserve(mm, h, s, n + 1)
+                self._sync(h)
+                if fresh != NONE_FRESH:
+                    self.fresh_serial = mm.tx_serial
+                    self.fresh_from = fresh
+                    self.fresh_items = h.items
             items = h.items
-            slot = &self._slots(h)[n]
-            mm.snapshot(slot, SLOT)       # unused until size grows; logged so it is flushed at commit
-            mm.init_slot(slot, value)
+            mm.init_slot(&v, value)
             self._changed(h, n, items)
+            g = _group_w(mm, s, n)
+            if self.fresh_serial != mm.tx_serial or n < self.fresh_from or self.fresh_items != items:
+                mm.snapshot(g, GROUP_BYTES)     # the whole group: a later append in the transaction finds it logged
+            _put(g, n, v)
             mm.snapshot(&h.size, 8)
             h.size = n + 1
         except BaseException:
@@ -461,7 +440,7 @@ cdef class PersistentList(PersistentBase):
         cdef pyp_list_t *h = self._head()
         cdef pyp_slot_t found
         while i < h.size:
-            found = self._slots(h)[i]
+            _read(self._slots(h), i, &found)
             if self.mm.slot_eq(&found, value):
                 self._remove_at(i, found)
                 return
@@ -472,11 +451,9 @@ cdef class PersistentList(PersistentBase):
     cdef int _remove_at(self, uint64_t i, pyp_slot_t expected) except -1:
         """del self[i], if it still holds `expected` (the comparison ran outside the transaction)."""
         cdef MemoryManager mm = self.mm
-        cdef pyp_list_t *h
         mm.begin()
         try:
-            h = self._head()
-            if i >= h.size or memcmp(&self._slots(h)[i], &expected, SLOT) != 0:
+            if i >= self._head().size or not self._equal_at(i, expected):
                 raise RuntimeError("PersistentList changed while the item to remove was searched")
             self._replace_in_tx(i, i + 1, ())
         except BaseException:
@@ -486,7 +463,7 @@ cdef class PersistentList(PersistentBase):
         return 0
 
     def clear(self):
-        """Remove every item (and free the items array)."""
+        """Remove every item (and free the slots' storage)."""
         self._replace(0, END, ())
 
     def __setitem__(self, key, value):
@@ -524,17 +501,17 @@ cdef class PersistentList(PersistentBase):
         cdef MemoryManager mm = self.mm
         cdef pyp_list_t *h
         cdef pyp_slot_t new, old
-        cdef pyp_slot_t *slot
+        cdef char *g
         mm.begin()
         try:
             mm.init_slot(&new, value)
             h = self._head()
             if i >= h.size:         # the abort drops the reference `new` took
                 raise RuntimeError("PersistentList changed while a value was being stored")
-            slot = &self._slots(h)[i]
-            mm.snapshot(slot, SLOT)
-            old = slot[0]
-            slot[0] = new
+            g = _group_w(mm, self._slots(h), i)
+            mm.snapshot(g + (i & 7), 16 + (i & 7) * 7)     # the tag and the payload
+            old = _get(g, i)
+            _put(g, i, new)
             mm.release_slot(old)
         except BaseException:
             mm.end(False)
@@ -545,36 +522,33 @@ cdef class PersistentList(PersistentBase):
     cdef int _assign_extended(self, Py_ssize_t start, Py_ssize_t step, tuple values) except -1:
         """self[start::step] = values (len(values) items, all inside the list)."""
         cdef MemoryManager mm = self.mm
-        cdef Py_ssize_t k = len(values), j, lo
+        cdef Py_ssize_t k = len(values), j, lo, span
         cdef pyp_list_t *h
-        cdef pyp_slot_t *slots
-        cdef pyp_slot_t *old = <pyp_slot_t *>PyMem_Malloc(k * SLOT)
         cdef uint64_t n, items
-        if old == NULL:
-            raise MemoryError()
+        cdef pyp_slot_t *buf = NULL      # the slots of [lo, lo + span), then the old values
+        mm.begin()
         try:
-            mm.begin()
-            try:
-                h = self._head()
-                n, items = h.size, h.items
-                slots = self._slots(h)
-                lo = start if step > 0 else start + (k - 1) * step
-                if lo < 0 or <uint64_t>(lo + (k - 1) * abs(step)) >= n:
-                    raise RuntimeError("PersistentList changed during the operation")
-                mm.snapshot(slots + lo, ((k - 1) * abs(step) + 1) * SLOT)
-                for j in range(k):
-                    old[j] = slots[start + j * step]
-                for j in range(k):
-                    mm.init_slot(&slots[start + j * step], values[j])
-                self._changed(h, n, items)
-                for j in range(k):
-                    mm.release_slot(old[j])
-            except BaseException:
-                mm.end(False)
-                raise
-            mm.end(True)
+            h = self._head()
+            n, items = h.size, h.items
+            lo = start if step > 0 else start + (k - 1) * step
+            span = (k - 1) * abs(step) + 1
+            if lo < 0 or <uint64_t>(lo + span) > n:
+                raise RuntimeError("PersistentList changed during the operation")
+            buf = _buffer(span + k)
+            _read_range(self._slots(h), lo, lo + span, buf)
+            for j in range(k):
+                buf[span + j] = buf[start + j * step - lo]
+                mm.init_slot(&buf[start + j * step - lo], values[j])
+            self._changed(h, n, items)
+            _write_range(mm, self._slots(h), lo, lo + span, buf, NONE_FRESH)
+            for j in range(k):
+                mm.release_slot(buf[span + j])
+        except BaseException:
+            mm.end(False)
+            raise
         finally:
-            PyMem_Free(old)
+            PyMem_Free(buf)
+        mm.end(True)
         return 0
 
     def __delitem__(self, key):
@@ -605,46 +579,48 @@ cdef class PersistentList(PersistentBase):
         """del self[start::step] for k items (step > 1): compact the rest in place."""
         cdef MemoryManager mm = self.mm
         cdef pyp_list_t *h
-        cdef pyp_slot_t *slots
-        cdef pyp_slot_t *old = <pyp_slot_t *>PyMem_Malloc(k * SLOT)
-        cdef uint64_t n, r, w, j = 0
-        if old == NULL:
-            raise MemoryError()
+        cdef Slots *s
+        cdef pyp_slot_t *buf = NULL      # the slots of [start, n), then the removed ones
+        cdef uint64_t n, r, w = 0, j = 0, m
+        mm.begin()
         try:
-            mm.begin()
-            try:
-                h = self._head()
-                n = h.size
-                slots = self._slots(h)
-                if start + (k - 1) * step >= n:
-                    raise RuntimeError("PersistentList changed during the operation")
-                mm.snapshot(slots + start, (n - start) * SLOT)
-                w = start
-                for r in range(start, n):
-                    if j < k and r == start + j * step:
-                        old[j] = slots[r]
-                        j += 1
-                    else:
-                        slots[w] = slots[r]
-                        w += 1
-                mm.snapshot(&h.size, 8)
-                h.size = n - k
-                for j in range(k):
-                    mm.release_slot(old[j])
-            except BaseException:
-                mm.end(False)
-                raise
-            mm.end(True)
+            h = self._head()
+            n = h.size
+            if start + (k - 1) * step >= n:
+                raise RuntimeError("PersistentList changed during the operation")
+            m = n - start
+            buf = _buffer(m + k)
+            s = self._slots(h)
+            _read_range(s, start, n, buf)
+            for r in range(m):
+                if j < k and r == j * step:
+                    buf[m + j] = buf[r]
+                    j += 1
+                else:
+                    buf[w] = buf[r]
+                    w += 1
+            _write_range(mm, s, start, n - k, buf, NONE_FRESH)
+            mm.snapshot(&h.size, 8)
+            h.size = n - k
+            _shrink(mm, h, s, n - k)
+            self._sync(h)
+            for j in range(k):
+                mm.release_slot(buf[m + j])
+        except BaseException:
+            mm.end(False)
+            raise
         finally:
-            PyMem_Free(old)
+            PyMem_Free(buf)
+        mm.end(True)
         return 0
 
     def __imul__(self, n):
         cdef MemoryManager mm = self.mm
         cdef pyp_list_t *h = self._head()
         cdef Py_ssize_t times, r
-        cdef uint64_t size, total, i
-        cdef pyp_slot_t *slots
+        cdef uint64_t size, total, i, fresh
+        cdef Slots *s
+        cdef pyp_slot_t *buf = NULL
         if not PyIndex_Check(n):
             raise TypeError(f"can't multiply sequence by non-int of type '{type(n).__name__}'")
         times = PyNumber_AsSsize_t(n, <PyObject *>OverflowError)
@@ -660,94 +636,92 @@ cdef class PersistentList(PersistentBase):
             if size and <uint64_t>times > MAX_CAPACITY // size:
                 raise MemoryError()
             total = size * times
-            if total > h.capacity:
-                self._grow_in_tx(h, total)
-            slots = self._slots(h)
-            if total > size:
-                mm.snapshot(slots + size, (total - size) * SLOT)
+            s = self._slots(h)
+            fresh = _reserve(mm, h, s, total)
+            self._sync(h)
+            buf = _buffer(size)
+            _read_range(s, 0, size, buf)
             for r in range(1, times):
-                memcpy(slots + r * size, slots, size * SLOT)
+                _write_range(mm, s, r * size, (r + 1) * size, buf, fresh)
             for i in range(size):
-                if slots[i].tag == PYP_TAG_REF:
+                if buf[i].tag == PYP_TAG_REF:
                     for r in range(1, times):
-                        mm.incref(slots[i].payload)
+                        mm.incref(buf[i].payload)
             mm.snapshot(&h.size, 8)
             h.size = total
         except BaseException:
             mm.end(False)
             raise
+        finally:
+            PyMem_Free(buf)
         mm.end(True)
         return self
 
-    def reverse(self):
-        """Reverse the list in place."""
+    cdef int _permute(self, pyp_slot_t *before, object order, bint reverse) except -1:
+        """Write the slots `before` (the list as it is) back reversed, or in `order`, in a transaction."""
         cdef MemoryManager mm = self.mm
-        cdef pyp_list_t *h = self._head()
-        cdef pyp_slot_t *slots
-        cdef pyp_slot_t t
-        cdef uint64_t i, j, n = h.size
-        if n < 2:
-            return
+        cdef pyp_list_t *h
+        cdef uint64_t n, i
+        cdef pyp_slot_t *buf = NULL
+        cdef pyp_slot_t *now = NULL
         mm.begin()
         try:
             h = self._head()
             n = h.size
-            slots = self._slots(h)
-            if n > 1:
-                mm.snapshot(slots, n * SLOT)
-            i, j = 0, n - 1 if n else 0
-            while i < j:
-                t = slots[i]
-                slots[i] = slots[j]
-                slots[j] = t
-                i += 1
-                j -= 1
+            buf = _buffer(n)
+            now = _buffer(n)
+            _read_range(self._slots(h), 0, n, now)
+            if before != NULL and memcmp(now, before, n * SLOT) != 0:
+                raise RuntimeError("PersistentList changed during sort")
+            for i in range(n):
+                buf[i] = now[n - 1 - i] if reverse else now[<Py_ssize_t>order[i]]
+            _write_range(mm, self._slots(h), 0, n, buf, NONE_FRESH)
         except BaseException:
             mm.end(False)
             raise
+        finally:
+            PyMem_Free(buf)
+            PyMem_Free(now)
         mm.end(True)
+        return 0
+
+    def reverse(self):
+        """Reverse the list in place."""
+        if self._head().size >= 2:
+            self._permute(NULL, None, True)
 
     def sort(self, *, key=None, reverse=False):
         """Sort in place, stably, like list.sort (same key/reverse and exceptions).
 
         The values are sorted as Python objects; the slots are then permuted in
         one transaction, so no reference count changes."""
-        cdef MemoryManager mm = self.mm
         cdef pyp_list_t *h = self._head()
-        cdef uint64_t n = h.size, i
+        cdef uint64_t n = h.size
         cdef pyp_slot_t *before
-        cdef pyp_slot_t *slots
+        cdef pyp_slot_t *again
         [].sort(reverse=reverse)          # the same argument check and error as list.sort
         if n == 0:
             return
-        before = <pyp_slot_t *>PyMem_Malloc(n * SLOT)
-        if before == NULL:
-            raise MemoryError()
+        before = _buffer(n)
+        again = NULL
         try:
-            memcpy(before, self._slots(h), n * SLOT)
+            _read_range(self._slots(h), 0, n, before)
             values = self._tolist()
             keys = values if key is None else [key(v) for v in values]
             order = sorted(range(len(keys)), key=keys.__getitem__, reverse=reverse)
             h = self._head()
-            if h.size != n or memcmp(self._slots(h), before, n * SLOT) != 0:
+            if h.size != n:
+                raise ValueError("list modified during sort")
+            again = _buffer(n)
+            _read_range(self._slots(h), 0, n, again)
+            if memcmp(again, before, n * SLOT) != 0:
                 raise ValueError("list modified during sort")
             if order == list(range(n)):
                 return
-            mm.begin()
-            try:
-                h = self._head()
-                slots = self._slots(h)
-                if h.size != n or memcmp(slots, before, n * SLOT) != 0:
-                    raise RuntimeError("PersistentList changed during sort")
-                mm.snapshot(slots, n * SLOT)
-                for i in range(n):
-                    slots[i] = before[<Py_ssize_t>order[i]]
-            except BaseException:
-                mm.end(False)
-                raise
-            mm.end(True)
+            self._permute(before, order, False)
         finally:
             PyMem_Free(before)
+            PyMem_Free(again)
 
 
 cdef class PersistentListIterator:
@@ -767,15 +741,18 @@ cdef class PersistentListIterator:
     def __next__(self):
         cdef PersistentList lst = self.lst
         cdef pyp_list_t *h
+        cdef pyp_slot_t v
         if lst is None:
             raise StopIteration
         h = lst._head()
         if self.i < 0 or <uint64_t>self.i >= h.size:
             self.lst = None
             raise StopIteration
-        value = lst.mm.load(&lst._slots(h)[self.i])
+        v = _get(_group(lst._slots(h), self.i), self.i)
         self.i += -1 if self.backwards else 1
-        return value
+        if v.tag == PYP_TAG_INT:
+            return PyLong_FromLongLong(<long long>v.payload)
+        return lst.mm.load(&v)
 
     def __length_hint__(self):
         if self.lst is None:

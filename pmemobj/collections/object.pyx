@@ -30,6 +30,8 @@ from pmemobj.collections._hashtable cimport *
 cdef extern from "Python.h":
     PyObject *_PyType_Lookup(PyTypeObject *, object)      # a borrowed reference, or NULL
     int PyObject_GenericSetAttr(PyObject *, PyObject *, PyObject *) except -1
+    int Py_ReprEnter(object) except -1
+    void Py_ReprLeave(object)
 
 
 cdef inline void _attrs_ht(HT *t) noexcept:
@@ -90,8 +92,8 @@ cdef class PersistentObject(PersistentBase):
         ht_open(self, &t, False)
         ix = ht_find(self, &t, name, h, &s)
         if ix >= 0:
-            v = ht_entry(&t, <uint64_t>ix).value
-            return self.mm.load(&v)
+            v = ht_value(ht_entry(&t, <uint64_t>ix))
+            return ht_load(self.mm, &v)
         return PyObject_GenericGetAttr(self, name)
 
     def __setattr__(self, str name, value):
@@ -139,21 +141,39 @@ cdef class PersistentObject(PersistentBase):
     def _p_attrs(self):
         """The names of the persistent attributes, in the order they were first set."""
         cdef HT t
-        cdef uint64_t i
+        cdef uint64_t i, n
         cdef pyp_slot_t k
         cdef list names = []
         _attrs_ht(&t)
         ht_open(self, &t, False)
-        i = ht_next_live(&t, 0)
-        while i < t.h.nentries:
-            k = ht_entry(&t, i).key
+        i = t.h.first
+        n = t.h.used
+        while i and n:              # bounded: damaged links cannot loop
+            if i > t.h.nentries:
+                ht_damaged(self.mm, "hash table order links lead outside its entries")
+            k = ht_key(ht_entry(&t, i - 1))
             names.append(self.mm.load(&k))
             ht_open(self, &t, False)        # loading may have run code
-            i = ht_next_live(&t, i + 1)
+            i = ht_after(&t, i - 1)
+            n -= 1
         return names
 
     def __dir__(self):
         return sorted(set(object.__dir__(self)) | set(self._p_attrs()))
+
+    def __repr__(self):
+        """ClassName(attr=value, ...): the persistent attributes, in the order they were first set."""
+        name = type(self).__name__
+        try:
+            attrs = self._p_attrs()
+        except (ValueError, TypeError) as e:        # closed pool, freed object, not made by pool.new
+            return f"<{name}: {e}>"
+        if Py_ReprEnter(self):
+            return name + "(...)"
+        try:
+            return name + "(" + ", ".join([f"{a}={getattr(self, a)!r}" for a in attrs]) + ")"
+        finally:
+            Py_ReprLeave(self)
 
     # identity: the same object of the same pool, also across proxies and reopens
     def __eq__(self, other):

@@ -34,7 +34,7 @@ cdef inline void _set_ht(HT *t) noexcept:
 cdef inline uint64_t _hash(_BaseSet s, object key) except? 0xffffffffffffffff:
     if s.mm is None:
         s.addr(0)       # raises: not created by pool.new()
-    return <uint64_t>s.mm.hash_of(key)
+    return ht_hash(s.mm, key)
 
 
 cdef inline uint64_t _hash_member(_BaseSet s, object key) except? 0xffffffffffffffff:
@@ -117,6 +117,7 @@ cdef class _BaseSet(PersistentBase):
         it.s = self
         it.used = <int64_t>t.h.used
         it.remaining = <Py_ssize_t>t.h.used
+        it.pos = t.h.first
         return it
 
     def __repr__(self):
@@ -481,7 +482,7 @@ _abc.Hashable.register(PersistentFrozenSet)
 
 cdef class _SetIterator:
     cdef _BaseSet s                 # None once exhausted
-    cdef uint64_t pos
+    cdef uint64_t pos               # 1 + the entry to return next (insertion order), 0 at the end
     cdef int64_t used               # the length at creation, -1 after a change of size
     cdef Py_ssize_t remaining
 
@@ -507,11 +508,14 @@ cdef class _SetIterator:
         if self.used != <int64_t>t.h.used:
             self.used = -1
             raise RuntimeError("Set changed size during iteration")
-        i = ht_next_live(&t, self.pos)
-        if i >= t.h.nentries:
+        i = self.pos
+        if i == 0 and self.remaining == 0:
             self.s = None
             raise StopIteration
-        self.pos = i + 1
+        if i == 0 or self.remaining == 0 or i > t.h.nentries or not ht_live(ht_entry(&t, i - 1)):
+            self.s = None
+            raise RuntimeError("Set changed during iteration")
+        self.pos = ht_after(&t, i - 1)
         self.remaining -= 1
-        k = ht_entry(&t, i).key
+        k = ht_key(ht_entry(&t, i - 1))
         return self.s.mm.load(&k)

@@ -1,0 +1,273 @@
+# Included at the end of _core.pyx: what the core asks of libpmemobj's
+# allocator (the allocation classes and arena of every pool) and what it reads
+# back from the heap (used and free space, for stats() and PoolFullError).
+#
+# Why: libpmemobj's default classes serve every size above about 1.3 KiB from
+# runs of up to 16 chunks (4 MiB), one run per class and per thread, and its
+# sizes step by up to 5 % plus a 64-byte granularity.  In a pool of a few
+# dozen MiB a handful of classes reserve most of the heap, and a run that
+# needs 16 free contiguous chunks is not found long before the pool is full.
+# Our classes take runs of one chunk (256 KiB), so any free chunk serves any
+# of them, and their sizes fit this library's objects and table segments.
+
+from struct import error as struct_error
+
+DEF CLASS_FIRST_ID = 128    # libpmemobj keeps ids 0-127 for its own classes
+DEF NCLASSES = 64
+DEF CLASS_MAX = 16384       # the largest usable size of a class; above, libpmemobj's default classes
+DEF BLOCK_HEADER = 16       # libpmemobj's compact header, in front of every block
+DEF LOG_HEADERS = 256       # room for libpmemobj's headers of a log buffer (struct ulog and its first entry)
+DEF CLASS_GRAINS = 1025     # CLASS_MAX // 16 + 1: the entries of _class_of
+DEF FALLBACK_FACTOR = 2     # a full class falls back to larger ones up to this multiple of the size
+
+# Usable sizes (the header not included): 16 to 256 bytes by 16, then eight
+# steps per doubling up to CLASS_MAX: an object over 256 bytes wastes at most
+# 1/9 of its block.  (Few classes matter too: each class in use holds a run.)
+cdef uint32_t _class_usable[NCLASSES]
+cdef uint8_t _class_of[CLASS_GRAINS]         # (n + 15) // 16 -> the class of n bytes
+
+
+cdef _init_classes():
+    sizes = list(range(16, 257, 16))
+    lo, step = 256, 32
+    while lo < CLASS_MAX:
+        sizes.extend(range(lo + step, 2 * lo + 1, step))
+        lo, step = 2 * lo, 2 * step
+    assert len(sizes) == NCLASSES and sizes[NCLASSES - 1] == CLASS_MAX
+    cdef int i, c = 0
+    for i in range(NCLASSES):
+        _class_usable[i] = sizes[i]
+    for i in range(CLASS_GRAINS):
+        while _class_usable[c] < 16 * i:
+            c += 1
+        _class_of[i] = c
+
+_init_classes()
+
+CLASS_SIZES = tuple(_class_usable[i] for i in range(NCLASSES))
+
+
+cdef uint8_t _class_id[NCLASSES]    # the libpmemobj id of each class (0: not registered yet)
+
+
+cdef int _register_classes(PMEMobjpool *pop, filename) except -1:
+    """Create the classes in a pool just opened, before anything is allocated in it
+    (they are runtime state: runs of a class libpmemobj does not know are not
+    used again).  A class equal to one of libpmemobj's (same block size, runs
+    of one chunk) is that one: libpmemobj refuses a duplicate."""
+    cdef pobj_alloc_class_desc d
+    cdef int i, j, cid
+    for i in range(NCLASSES):
+        d.unit_size = _class_usable[i] + BLOCK_HEADER
+        d.alignment = 0
+        d.units_per_block = 1           # rounded up by libpmemobj to a run of one chunk
+        d.header_type = POBJ_HEADER_COMPACT
+        d.class_id = 0
+        cid = CLASS_FIRST_ID + i
+        if pmemobj_ctl_set(pop, f"heap.alloc_class.{cid}.desc".encode(), &d) != 0:
+            cid = 0
+            for j in range(1, CLASS_FIRST_ID):
+                if pmemobj_ctl_get(pop, f"heap.alloc_class.{j}.desc".encode(), &d) == 0 and \
+                        d.unit_size == _class_usable[i] + BLOCK_HEADER and \
+                        d.unit_size * d.units_per_block <= CHUNKSIZE and d.header_type == POBJ_HEADER_COMPACT:
+                    cid = j
+                    break
+            if cid == 0:
+                raise OSError(errno, f"libpmemobj refused the allocation class of {_class_usable[i]} bytes: "
+                              f"{_errmsg()}", filename)
+        if _class_id[i] != cid:
+            if _class_id[i]:
+                raise OSError(EINVAL, f"libpmemobj gave the allocation class of {_class_usable[i]} bytes "
+                              f"id {cid}, not {_class_id[i]} as before", filename)
+            _class_id[i] = cid
+    # A transaction's snapshots go to log buffers of this size (plus headers)
+    # allocated from the heap: by default 32 KiB, which libpmemobj serves from
+    # runs of 4 chunks.  This one fits our largest class (runs of one chunk).
+    cdef long long cache = CLASS_MAX - LOG_HEADERS
+    if pmemobj_ctl_set(pop, b"tx.cache.size", &cache) != 0:
+        raise OSError(errno, f"libpmemobj refused the transaction cache size {cache}: {_errmsg()}", filename)
+    return 0
+
+
+cdef _free_log_extensions(filename):
+    """Open and close a pool whose lanes' logs have extensions, before the real
+    open.  libpmemobj frees those while it opens a pool, which makes it read
+    the heap's runs before our classes exist: the runs of our classes it then
+    finds in use are not used again in that session (their free blocks are
+    lost until the next open).  Once the logs are freed, the next open reads
+    the heap only when the first allocation needs it, after _register_classes."""
+    cdef pyp_call_t *call
+    try:
+        if not _metadata_check.log_extensions(filename):
+            return
+    except (OSError, ValueError, struct_error):
+        return                      # the open that follows reports what is wrong
+    call = _call_library(filename, False)
+    if call.pop != NULL:
+        pmemobj_close(call.pop)
+    c_free(call.path)
+    c_free(call)
+
+
+cdef inline uint64_t _class_flags(size_t n) noexcept:
+    """The POBJ_CLASS_ID flag of the class serving n bytes (0: libpmemobj chooses)."""
+    if n <= CLASS_MAX:
+        return POBJ_CLASS_ID(_class_id[_class_of[(n + 15) >> 4]])
+    return 0
+
+
+cdef PMEMoid _alloc_in_larger_class(size_t n, uint64_t type_num, uint64_t flags) noexcept:
+    """After a class found no free block and no free chunk for a new run: a
+    free block of a larger class (up to FALLBACK_FACTOR times n), so that the
+    last partly used runs of a full pool still serve.  OID_NULL if none."""
+    cdef PMEMoid oid
+    cdef int c
+    oid.pool_uuid_lo = 0
+    oid.off = 0
+    if n > CLASS_MAX:
+        return oid
+    c = _class_of[(n + 15) >> 4] + 1
+    while c < NCLASSES and _class_usable[c] <= FALLBACK_FACTOR * n:
+        oid = pmemobj_tx_xalloc(n, type_num, flags | POBJ_CLASS_ID(_class_id[c]))
+        if oid.off:
+            return oid
+        c += 1
+    return oid
+
+
+cdef PMEMoid _alloc_in_any_class(MemoryManager mm, size_t n, uint64_t type_num, uint64_t flags):
+    """The last resort before a pool is full: a free unit of any larger class
+    (each class keeps a run of its own, which may be all that is left)."""
+    cdef PMEMoid oid
+    cdef int c
+    oid.pool_uuid_lo = 0
+    oid.off = 0
+    if n > CLASS_MAX:
+        return oid
+    try:
+        runs = {}
+        _heap_stats(mm, runs)
+    except Exception:               # a damaged heap: the allocation fails as it would have
+        return oid
+    for c in range(_class_of[(n + 15) >> 4], NCLASSES):
+        r = runs.get(_class_usable[c] + BLOCK_HEADER)
+        if r is not None and r[2]:
+            oid = pmemobj_tx_xalloc(n, type_num, flags | POBJ_CLASS_ID(_class_id[c]))
+            if oid.off:
+                return oid
+    return oid
+
+
+# Threads share one arena: transactions on a pool are serialized by its lock
+# anyway, and an arena per thread holds a run per class of its own.
+cdef pobj_arenas_assignment_type _assignment = POBJ_ARENAS_ASSIGNMENT_GLOBAL
+pmemobj_ctl_set(NULL, b"heap.arenas_assignment_type", &_assignment)
+
+
+# ---------------------------------------------------------------------------
+# Used and free space, read from the chunk headers and run bitmaps (the
+# layout _check_heap walks; the pool is open and checked)
+
+cdef uint64_t _run_free_units(const char *run, uint64_t size_idx, uint64_t block_size, uint64_t *nbits) noexcept:
+    """Free units of a run; *nbits: all its units.  (libpmemobj 1.12's flexible
+    bitmap: 64-bit values after the 16-byte run header, as many as the units
+    need, padded so that the header and the bitmap end on a cache line.)"""
+    cdef uint64_t content = size_idx * CHUNKSIZE - RUN_HEADER
+    cdef uint64_t n = content // block_size
+    cdef uint64_t nvalues = ((n + 63) // 64 + 2 + 7) // 8 * 8 - 2
+    cdef const uint64_t *values = <const uint64_t *>(run + RUN_HEADER)
+    cdef uint64_t used = 0, i, v
+    n = (content - nvalues * 8) // block_size
+    for i in range((n + 63) // 64):
+        v = values[i]
+        if i == n // 64:
+            v &= (<uint64_t>1 << (n % 64)) - 1
+        while v:
+            v &= v - 1
+            used += 1
+    nbits[0] = n
+    return n - used
+
+
+cdef dict _heap_stats(MemoryManager mm, dict runs=None):
+    """Bytes of the heap: in blocks handed out, free, in whole free chunks; the
+    longest run of free chunks; the largest block a class with a free unit serves.
+    runs: filled with {block size: [runs, units used, units free]}."""
+    _check_heap(mm)
+    cdef uint64_t heap = (<uint64_t *>(mm.base + 5136))[0]     # pmemobjpool.heap_offset
+    cdef uint64_t zone_size = ZONE_HEADER + <uint64_t>MAX_CHUNK * (8 + CHUNKSIZE)
+    cdef uint64_t zone = heap + HEAP_HEADER, i, n, nbits, free_units, block_size
+    cdef uint64_t total = 0, used = 0, free_chunks = 0, span = 0, longest = 0, largest_unit = 0
+    cdef chunk_header_t *h
+    cdef const char *data
+    while zone + ZONE_HEADER + 8 * MAX_CHUNK <= mm.pool_size:
+        if (<uint32_t *>(mm.base + zone))[0] != 0xC3F0A2D2:
+            break
+        n = (<uint32_t *>(mm.base + zone))[1]
+        data = mm.base + zone + ZONE_HEADER + 8 * MAX_CHUNK
+        total += n * CHUNKSIZE
+        i = 0
+        while i < n:
+            h = <chunk_header_t *>(mm.base + zone + ZONE_HEADER + 8 * i)
+            if h.type == CHUNK_TYPE_FREE:
+                free_chunks += h.size_idx
+                span += h.size_idx
+            elif h.type == CHUNK_TYPE_RUN:
+                block_size = (<const uint64_t *>(data + i * CHUNKSIZE))[0]
+                free_units = _run_free_units(data + i * CHUNKSIZE, h.size_idx, block_size, &nbits)
+                used += (nbits - free_units) * block_size
+                if runs is not None:
+                    r = runs.setdefault(block_size, [0, 0, 0])
+                    r[0] += h.size_idx
+                    r[1] += nbits - free_units
+                    r[2] += free_units
+                if free_units == nbits:             # an empty run: libpmemobj turns it into free chunks
+                    free_chunks += h.size_idx
+                    span += h.size_idx
+                else:
+                    if free_units and block_size > largest_unit:
+                        largest_unit = block_size
+                    span = 0
+            else:
+                used += h.size_idx * CHUNKSIZE
+                span = 0
+            if span > longest:
+                longest = span
+            i += h.size_idx
+        span = 0
+        if zone_size > mm.pool_size - zone:
+            break
+        zone += zone_size
+    largest = max(longest * CHUNKSIZE, largest_unit)        # a free chunk serves every class
+    return {"heap_bytes": total, "used_bytes": used, "free_bytes": total - used,
+            "free_chunk_bytes": free_chunks * CHUNKSIZE,
+            "largest_free_block": largest - BLOCK_HEADER if largest else 0}
+
+
+cdef str _full_message(MemoryManager mm, str what):
+    """What a PoolFullError says: what failed, what is left, the way out."""
+    try:
+        s = _heap_stats(mm)
+        left = (f"{s['free_bytes']:,} of {mm.pool_size:,} bytes free, the largest free block "
+                f"{s['largest_free_block']:,} bytes")
+    except Exception:           # a damaged heap: the stats are not worth a second error
+        left = f"pool size {mm.pool_size:,} bytes"
+    return (f"pool {mm.filename!r} is full: {what} failed ({left}); the transaction was rolled back. "
+            f"Free space by deleting objects, or copy the data into a bigger pool "
+            f"(pmemobj.create(path, pool_size=...))")
+
+
+def _heap_runs(MemoryManager mm):
+    """Tests and benchmarks: {block size: [chunks in runs, units used, units free]}."""
+    runs = {}
+    _heap_stats(mm, runs)
+    return runs
+
+
+def _ctl_stat(MemoryManager mm, str name):
+    """Tests: a uint64_t statistic of libpmemobj's control interface (e.g. "stats.heap.run_allocated")."""
+    cdef uint64_t v = 0
+    mm.check()
+    if pmemobj_ctl_get(mm.pop, name.encode(), &v) != 0:
+        raise OSError(errno, f"pmemobj_ctl_get({name!r}): {_errmsg()}")
+    return v

@@ -1,0 +1,338 @@
+"""A pool holds data up to most of its size (include/pyp_hashtable.h, include/pyp_list.h,
+pmemobj/_heap.pxi): large collections in segments and blocks behave as list, dict
+and set do across transactions of several operations, aborts and reopens; a full
+pool takes the same data again after some was deleted, also after a reopen;
+several threads fill one pool; the space statistics agree with libpmemobj."""
+import os
+import shutil
+import tempfile
+import threading
+
+import pytest
+from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+import pmemobj
+from pmemobj import PersistentDict, PersistentList, PersistentSet, PoolFullError, _core
+from support import assert_no_garbage, reopen
+
+SEG = 512           # entries per segment of a large table
+BLOCK = 1816        # slots per block of a large list
+
+
+class Boom(Exception):
+    """Raised inside a transaction to abort it."""
+
+
+def _value(i):
+    return ("s%d" % i) if i % 3 == 0 else (2 ** 70 + i if i % 3 == 1 else i)
+
+
+# ---------------------------------------------------------------------------
+# Differential test on collections past their small arrays: every step is a
+# transaction of several bulk operations, committed or rolled back.
+
+OPS = st.lists(st.tuples(st.integers(0, 10), st.integers(0, 10 ** 6), st.integers(0, 10 ** 6)),
+               min_size=1, max_size=4)
+
+
+class LargeMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        self.dir = tempfile.mkdtemp(prefix="pmemobj-test-", dir=base)
+        self.pool = pmemobj.create(os.path.join(self.dir, "large.pool"), pool_size=64 << 20)
+        self.next = 0
+
+    def teardown(self):
+        self.pool.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @initialize(n=st.sampled_from([BLOCK - 8, BLOCK, 3 * BLOCK + 5]), m=st.sampled_from([SEG - 1, 3 * SEG + 7]))
+    def create(self, n, m):
+        self.ml = [_value(i) for i in range(n)]
+        self.md = {i: _value(i) for i in range(m)}
+        self.ms = set(range(0, 2 * m, 2))
+        self.pool.root = self.pool.new(PersistentDict, l=self.pool.new(PersistentList, self.ml),
+                                       d=self.pool.new(PersistentDict, self.md),
+                                       s=self.pool.new(PersistentSet, self.ms))
+        self.next = 2 * m
+
+    def apply(self, l, d, s, op, a, b):
+        n = len(l)
+        if op == 0:                                     # extend across blocks
+            k = 1 + a % (2 * BLOCK)
+            l.extend(_value(self.next + i) for i in range(k))
+        elif op == 1 and n:                             # delete a slice (may drop blocks)
+            i = a % (n + 1)
+            del l[i:i + b % (2 * BLOCK)]
+        elif op == 2:
+            l.insert(a % (n + 1), _value(b))
+        elif op == 3 and n:
+            l.pop(a % n)
+        elif op == 4 and n > 2:
+            del l[a % 3::2 + b % 3]
+        elif op == 5:                                   # many keys at once: segments, index growth
+            d.update({(self.next + i) if i % 2 else i * 7: _value(i) for i in range(1 + a % (2 * SEG))})
+        elif op == 6 and d:
+            keys = list(d)
+            for k in keys[a % len(keys)::1 + b % 4]:
+                del d[k]
+        elif op == 7 and d:
+            d.popitem()
+        elif op == 8:
+            s.update(range(self.next, self.next + a % SEG))
+        elif op == 9 and s:
+            for x in sorted(s)[a % len(s)::2]:
+                s.discard(x)
+        elif op == 10:                                  # appends one by one (into blocks this transaction made)
+            for i in range(1 + a % (2 * BLOCK)):
+                l.append(_value(self.next + i))
+
+    @rule(ops=OPS, commit=st.booleans())
+    def step(self, ops, commit):
+        models = (list(self.ml), dict(self.md), set(self.ms))
+        root = self.pool.root
+        try:
+            with self.pool.transaction():
+                for op, a, b in ops:
+                    self.apply(root["l"], root["d"], root["s"], op, a, b)
+                    self.apply(*models, op, a, b)
+                    self.next += 2 * SEG + 2 * BLOCK
+                if not commit:
+                    raise Boom()
+        except Boom:
+            pass
+        else:
+            self.ml, self.md, self.ms = models
+
+    @rule()
+    def reopen(self):
+        self.pool = reopen(self.pool)
+
+    @invariant()
+    def same_content(self):
+        if not self.next:
+            return
+        root = self.pool.root
+        assert list(root["l"]) == self.ml
+        assert list(root["d"].items()) == list(self.md.items())     # insertion order too
+        assert set(root["s"]) == self.ms and len(root["s"]) == len(self.ms)
+
+
+TestLargeCollections = LargeMachine.TestCase
+TestLargeCollections.settings = settings(max_examples=15, stateful_step_count=10, deadline=None,
+                                         suppress_health_check=list(HealthCheck))
+
+
+# ---------------------------------------------------------------------------
+# Full pools
+
+def _fill_dict(pool, d, start, batch=512):
+    """Insert str values in transactions of `batch` (halved on PoolFullError); the count."""
+    i = start
+    while batch:
+        try:
+            d.update({k: "v%06d" % k + "x" * 190 for k in range(i, i + batch)})
+        except PoolFullError:
+            batch //= 2
+            continue
+        i += batch
+    return i - start
+
+
+def _fill_list(pool, lst, batch=4096):
+    n = 0
+    while batch:
+        try:
+            lst.extend(range(batch))
+        except PoolFullError:
+            batch //= 2
+            continue
+        n += batch
+    return n
+
+
+def test_a_full_dict_takes_as_much_again_after_deleting(pool_path):
+    with pmemobj.create(pool_path, pool_size=16 << 20) as pool:
+        d = pool.root = pool.new(PersistentDict)
+        n = _fill_dict(pool, d, 0)
+        assert n * 200 > 0.35 * (16 << 20)              # a 16 MiB pool has 12.5 MiB of heap: docs/performance.md
+        for k in list(d)[::2]:                          # every other key: no run of blocks empties
+            del d[k]
+        deleted = n - len(d)
+        assert _fill_dict(pool, d, n) >= deleted        # slots, entries and index are reused
+        for k in list(d)[:n // 4]:
+            del d[k]
+    with pmemobj.open(pool_path) as pool:               # after a reopen too (see _free_log_extensions)
+        d = pool.root
+        assert _fill_dict(pool, d, 2 * n) >= n // 4
+        assert_no_garbage(pool)
+
+
+def test_a_full_list_takes_as_much_again_after_deleting(pool_path):
+    with pmemobj.create(pool_path, pool_size=16 << 20) as pool:
+        lst = pool.root = pool.new(PersistentList)
+        n = _fill_list(pool, lst)
+        assert n * 8 > 0.45 * (16 << 20)                # ints packed in 9 bytes each
+        del lst[n // 3:]                                # (its transaction's log takes some room for a while)
+        assert _fill_list(pool, lst) >= 0.95 * (n - n // 3)
+    with pmemobj.open(pool_path) as pool:
+        lst = pool.root
+        n = len(lst)
+        for _ in range(10):
+            del lst[-n // 20:]
+        assert _fill_list(pool, lst) >= 0.95 * (n - len(lst))
+
+
+def test_threads_filling_one_pool(pool_path):
+    """Appending and popping threads do not run out of space long before the pool is full."""
+    with pmemobj.create(pool_path, pool_size=16 << 20) as pool:
+        pool.root = pool.new(PersistentList, [pool.new(PersistentList) for _ in range(4)])
+        lists = list(pool.root)
+        errors = []
+
+        def work(lst):
+            try:
+                for r in range(200):
+                    lst.extend(range(r, r + 300))
+                    for _ in range(100):
+                        lst.pop()
+            except Exception as e:              # noqa: BLE001 (reported below)
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(lst,)) for lst in lists]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert [len(lst) for lst in lists] == [200 * 200] * 4
+        assert pool.stats()["used_bytes"] < 4 << 20
+
+
+def test_pool_full_error_says_what_is_left(pool_path):
+    with pmemobj.create(pool_path, pool_size=pmemobj.MIN_POOL_SIZE) as pool:
+        pool.root = pool.new(PersistentList)
+        with pytest.raises(PoolFullError) as e:
+            while True:
+                pool.root.append("x" * 5000)
+        msg = str(e.value)
+        assert "is full: an allocation of" in msg and "bytes free, the largest free block" in msg
+        assert "pool_size=" in msg and pool_path in msg
+
+
+def test_stats_agree_with_libpmemobj(pool_path):
+    with pmemobj.create(pool_path, pool_size=32 << 20) as pool:
+        d = pool.root = pool.new(PersistentDict)
+        for k in range(3):
+            d.update({i: "x" * (i % 300) for i in range(k * 5000, (k + 1) * 5000)})
+            for i in range(k * 5000, k * 5000 + 2000, 3):
+                del d[i]
+            s = pool.stats()
+            assert s["used_bytes"] == _core._ctl_stat(pool.mm, "stats.heap.run_allocated")    # no huge blocks
+            runs = _core._heap_runs(pool.mm)
+            assert sum(r[0] for r in runs.values()) * (256 << 10) == _core._ctl_stat(pool.mm, "stats.heap.run_active")
+            assert s["used_bytes"] + s["free_bytes"] == s["heap_bytes"] < s["pool_size"]
+            assert s["free_chunk_bytes"] <= s["free_bytes"] and s["largest_free_block"] <= s["free_bytes"]
+
+
+def test_allocation_classes():
+    sizes = _core.CLASS_SIZES
+    assert sizes[0] == 16 and sizes[-1] == 16384 and list(sizes) == sorted(sizes)
+    assert all(b / a <= 1.125 for a, b in zip(sizes[16:], sizes[17:]))       # at most 1/8 wasted
+    for n in (4096, 3072, 224, 16384):                                       # table segments, a str
+        assert n in sizes
+
+
+def test_older_layouts_are_refused(pool_path):
+    with pmemobj.create(pool_path) as pool:
+        pool.root = 1
+    with open(pool_path, "r+b") as f:
+        data = f.read()
+        at = data.index(b"PYMEMOBJ")                     # the root object: magic, then the version
+        f.seek(at + 8)
+        f.write((1).to_bytes(8, "little"))
+    with pytest.raises(pmemobj.InvalidPoolError, match="layout version 1, written by an older"):
+        pmemobj.open(pool_path)
+
+
+# ---------------------------------------------------------------------------
+# SIGKILL in the middle of transactions on large collections: the reopened pool
+# holds exactly the committed transactions (replayed on models).
+
+CRASH_CHILD = r"""
+import sys
+sys.path.insert(0, sys.argv[2])
+import pmemobj, test_capacity as t
+path = sys.argv[1]
+pool = pmemobj.open(path)
+root = pool.root
+i = root["n"]
+while True:
+    i += 1
+    with pool.transaction():
+        t.crash_work(i, root["l"], root["d"], root["s"])
+        root["n"] = i
+    print(i, flush=True)
+"""
+
+
+def crash_work(i, l, d, s):
+    """Transaction i's work (the same on the pool and on the models)."""
+    rng = __import__("random").Random(i)
+    for _ in range(rng.randrange(1, 4)):
+        op = rng.randrange(7)
+        n = len(l)
+        if op == 0:
+            l.extend(_value(i * 10 ** 4 + k) for k in range(rng.randrange(1, 3 * BLOCK)))
+        elif op == 1 and n:
+            a = rng.randrange(n)
+            del l[a:a + rng.randrange(2 * BLOCK)]
+        elif op == 2:
+            l.insert(rng.randrange(n + 1), _value(i))
+        elif op == 3:
+            d.update({rng.randrange(8000): _value(i + k) for k in range(rng.randrange(1, 2 * SEG))})
+        elif op == 4 and d:
+            for k in list(d)[rng.randrange(len(d))::3]:
+                del d[k]
+        elif op == 5:
+            s.update(rng.randrange(8000) for _ in range(rng.randrange(SEG)))
+        elif s:
+            for x in sorted(s)[::2]:
+                s.discard(x)
+    while len(l) > 12 * BLOCK:
+        del l[:4 * BLOCK]
+
+
+def test_sigkill_during_transactions_on_large_collections(pool_path):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+    from support import TESTS, ROOT
+    with pmemobj.create(pool_path, pool_size=64 << 20) as pool:
+        pool.root = pool.new(PersistentDict, l=pool.new(PersistentList), d=pool.new(PersistentDict),
+                             s=pool.new(PersistentSet), n=0)
+    rng = random.Random(5)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
+    for kill in range(6):
+        child = subprocess.Popen([sys.executable, "-c", CRASH_CHILD, pool_path, TESTS], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=env)
+        assert child.stdout.readline(), child.stderr.read()      # it committed one transaction
+        time.sleep(rng.uniform(0, 0.3))
+        child.send_signal(signal.SIGKILL)
+        out, err = child.communicate()
+        assert child.returncode == -signal.SIGKILL, err
+        with pmemobj.open(pool_path) as pool:
+            root = pool.root
+            l, d, s = [], {}, set()
+            for i in range(1, root["n"] + 1):
+                crash_work(i, l, d, s)
+            assert list(root["l"]) == l
+            assert list(root["d"].items()) == list(d.items())
+            assert set(root["s"]) == s
+            dry = pool.mm._gc(dry_run=True)
+            assert dry["refcounts_wrong"] == 0 and dry["freed_total"] == 0, dry
+            del root
