@@ -4,7 +4,13 @@ allocations, read in place through proxies (no deserialization).
 The binary format is described in include/sharedbuffers_format.h.
 """
 from sharedbuffers._structs import (
-    CorruptedBufferError, RESERVED_TYPECODES, Schema, StructProxy, mapped_object)
+    BufferRef, CorruptedBufferError, RESERVED_TYPECODES, Schema, SlotField, StructProxy, _stable_hash,
+    byte, cmp, double, float32, float64, int8, int16, int32, int64, mapped_bytes, mapped_date,
+    mapped_datetime, mapped_datetime_local, mapped_datetime_tz, mapped_datetime_tz_local,
+    mapped_datetime_utc, mapped_decimal, mapped_dict, mapped_frozenset, mapped_list, mapped_object,
+    mapped_object_with_schema, mapped_tuple, mapped_unicode, proxied_buffer, proxied_dict,
+    proxied_frozenset, proxied_list, proxied_ndarray, proxied_tuple, safe_utf8, short, ubyte, uint8,
+    uint16, uint32, uint64, ushort)
 from sharedbuffers._arrays import MappedArrayProxyBase
 from sharedbuffers._idmappers import (
     ApproxStringIdMultiMapper, IdMapperBase, NumericIdMapper, NumericIdMultiMapper, StringIdMapper,
@@ -13,6 +19,9 @@ from sharedbuffers._mappings import MappedMappingProxyBase, MappedMultiMappingPr
 
 # the public home of the exception (tracebacks name it sharedbuffers.mapped_struct.CorruptedBufferError)
 CorruptedBufferError.__module__ = __name__
+
+# upstream's names for the proxy base class
+BufferProxyObject = StructProxy
 
 
 def __getattr__(name):
@@ -24,8 +33,23 @@ def __getattr__(name):
 
 
 __all__ = [
-    "ApproxStringIdMultiMapper", "CorruptedBufferError", "IdMapperBase", "MappedArrayProxyBase",
-    "MappedMappingProxyBase", "MappedMultiMappingProxyBase", "NumericIdMapper",
-    "NumericIdMultiMapper", "RESERVED_TYPECODES", "Schema", "StringIdMapper",
-    "StringIdMultiMapper", "StructProxy", "mapped_object", "string_hash", "PooledBuffer",
+    "ApproxStringIdMultiMapper", "BufferProxyObject", "CorruptedBufferError", "IdMapperBase",
+    "MappedArrayProxyBase", "MappedMappingProxyBase", "MappedMultiMappingProxyBase",
+    "NumericIdMapper", "NumericIdMultiMapper", "RESERVED_TYPECODES", "Schema", "StringIdMapper",
+    "StringIdMultiMapper", "StructProxy", "byte", "cmp", "double", "float32", "float64", "int8",
+    "int16", "int32", "int64", "mapped_bytes", "mapped_date", "mapped_datetime",
+    "mapped_datetime_local", "mapped_datetime_tz", "mapped_datetime_tz_local", "mapped_datetime_utc",
+    "mapped_decimal", "mapped_dict", "mapped_frozenset", "mapped_list", "mapped_object",
+    "mapped_object_with_schema", "mapped_tuple", "mapped_unicode", "proxied_buffer", "proxied_dict",
+    "proxied_frozenset", "proxied_list", "proxied_ndarray", "proxied_tuple", "safe_utf8", "short",
+    "string_hash", "ubyte", "uint8", "uint16", "uint32", "uint64", "ushort", "PooledBuffer",
 ]
+
+
+# TEMPORARY placeholders (replaced by the 32-bit and object id mappers)
+class NumericId32Mapper(NumericIdMapper): pass
+class NumericId32MultiMapper(NumericIdMultiMapper): pass
+class StringId32Mapper(StringIdMapper): pass
+class StringId32MultiMapper(StringIdMultiMapper): pass
+class ApproxStringId32MultiMapper(ApproxStringIdMultiMapper): pass
+class ObjectIdMapper(NumericIdMapper): pass

@@ -28,7 +28,7 @@ class Item:
 
 
 ITEM = ms.Schema.from_typed_slots(Item)
-ms.mapped_object.register_schema(Item, ITEM, b"I")
+ms.mapped_object.register_schema(Item, ITEM, b"\x81")
 
 
 def row(p):

@@ -16,7 +16,7 @@ class Leaf:
     def __init__(self, **kw):
         self.__dict__.update(kw)
 LEAF = ms.Schema.from_typed_slots(Leaf)
-ms.mapped_object.register_schema(Leaf, LEAF, b"z")
+ms.mapped_object.register_schema(Leaf, LEAF, b"\x82")
 
 class Rec:
     __slot_types__ = {"i": int, "f": float, "flag": bool, "s": str, "b": bytes, "t": tuple,

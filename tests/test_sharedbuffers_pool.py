@@ -30,7 +30,7 @@ class Point:
 
 
 POINT = ms.Schema.from_typed_slots(Point)
-ms.mapped_object.register_schema(Point, POINT, b"p")
+ms.mapped_object.register_schema(Point, POINT, b"\x83")
 
 
 class PointArray(ms.MappedArrayProxyBase):
