@@ -65,6 +65,12 @@
  * A frozenset's items of kind int or float are sorted ascending (found by
  * binary search); other items keep the set's iteration order.            */
 #define SB_SEQ_INT 'q'    /* int64_t[n]: every item an int (not bool) of 64 bits */
+#define SB_SEQ_U8 'B'     /* the same in the narrowest table that holds them all: */
+#define SB_SEQ_I8 'b'     /*   uint8_t[n], int8_t[n], */
+#define SB_SEQ_U16 'H'    /*   uint16_t[n], int16_t[n], */
+#define SB_SEQ_I16 'h'
+#define SB_SEQ_U32 'I'    /*   uint32_t[n], int32_t[n] */
+#define SB_SEQ_I32 'i'
 #define SB_SEQ_FLOAT 'd'  /* double[n]: every item a float */
 #define SB_SEQ_OBJECT 'o' /* int64_t[n] offsets, relative to the sequence's
                              first byte, of object values (typecode + payload) */
@@ -150,9 +156,11 @@ enum {
 };
 
 /* ---- arrays of structs (MappedArrayProxyBase) ------------------------
- * header, records (in build order), padding to 8, index.
+ * header, records (in build order), padding to 8, index, the schema.
  * index: count entries of index_width bytes (4 or 8): the offset of each
  * record relative to the array's first byte; 0 stands for None.
+ * schema: size + the pickled Schema (what a reader without a schema of its
+ * own uses); schema_pos 0 when the schema could not be pickled.
  */
 #define SB_ARRAY_MAGIC 0x3259415252414253ULL /* "SBARRAY2" */
 typedef struct {
@@ -160,32 +168,37 @@ typedef struct {
 	uint64_t count;
 	uint64_t index_pos;   /* relative to the array's first byte */
 	uint64_t size;        /* bytes of the whole array, header included */
+	uint64_t schema_pos;  /* relative to the array's first byte, or 0 */
 	uint32_t index_width; /* 4 or 8 */
-	uint32_t reserved;
+	uint16_t version;     /* of the writer (MappedArrayProxyBase._CURRENT_VERSION) */
+	uint16_t min_reader;  /* the oldest reader version that can read it */
 } sb_array_header_t;
 
 /* ---- id mappers (StringIdMapper, NumericIdMapper and variants) -------
- * header, then (each section 8-byte aligned, positions relative to the
- * id mapper's first byte):
- *   keys      uint64_t[count], ascending; equal keys in insertion order.
- *             SB_KEYS_UINT64: the key itself.  SB_KEYS_STRING and
- *             SB_KEYS_HASH: the 64-bit XXH3 hash (XXH3_64bits, seed 0) of
- *             the key's UTF-8 bytes.
- *   values    count entries of `width` bytes (4 or 8): the value of each
- *             entry (for mappings, an index in the value array)
- *   key_offs  SB_KEYS_STRING only: count entries of `width` bytes, the
- *             offset of each key (size + UTF-8 bytes), each distinct key
- *             stored once
+ * header, then, contiguous, each of count entries of `width` bytes (4 or 8;
+ * positions relative to the id mapper's first byte):
+ *   keys      ascending; equal keys in insertion order.  SB_KEYS_UINT64: the
+ *             key itself.  SB_KEYS_STRING, SB_KEYS_HASH: XXH3_64bits (seed 0)
+ *             of the key's bytes (UTF-8 for str), its low 32 bits when width
+ *             is 4; an int key of SB_KEYS_HASH is its own hash.
+ *             SB_KEYS_OBJECT: the stable hash (_stable_hash), masked alike.
+ *   key_offs  SB_KEYS_STRING and SB_KEYS_OBJECT only: the offset of each
+ *             entry's key, an object value (typecode + payload: 'u' str or
+ *             's' bytes for string keys), each distinct key stored once
+ *   values    the value of each entry (for mappings, an index in the value array)
+ * then the keys.  With key_offs, the three tables read as the columns of a
+ * (count, 3) array (hash, key offset, value), otherwise of a (count, 2) one.
  * Multi-mappers use the same format as simple ones (a simple one answers
  * with the first entry of a key, a multi one with all of them); an
  * approximate mapper reads SB_KEYS_STRING or SB_KEYS_HASH tables, using
  * the hashes alone.
  */
-#define SB_IDMAP_MAGIC 0x3150414d44494253ULL /* "SBIDMAP1" */
+#define SB_IDMAP_MAGIC 0x3250414d44494253ULL /* "SBIDMAP2" */
 enum {
 	SB_KEYS_UINT64 = 1,
 	SB_KEYS_STRING = 2,
 	SB_KEYS_HASH = 3,
+	SB_KEYS_OBJECT = 4,
 };
 typedef struct {
 	uint64_t magic;
@@ -199,7 +212,7 @@ typedef struct {
 /* ---- mappings (MappedMappingProxyBase and the multi variant) ---------
  * header, a value array, an id mapper whose values index the array.
  */
-#define SB_MAPPING_MAGIC 0x31474e5050414d53ULL /* "SMAPPNG1" */
+#define SB_MAPPING_MAGIC 0x32474e5050414d53ULL /* "SMAPPNG2" */
 typedef struct {
 	uint64_t magic;
 	uint64_t size;       /* bytes of the whole mapping */

@@ -122,6 +122,59 @@ cdef int store_fixed(int kind, object v, char *p) except -1:
     return 0
 
 
+cdef inline char narrow_int_kind(long long lo, long long hi) noexcept:
+    """The item kind of the narrowest int table holding every value in [lo, hi]."""
+    if lo >= 0:
+        if hi <= 0xFF:
+            return SB_SEQ_U8
+        if hi <= 0xFFFF:
+            return SB_SEQ_U16
+        if hi <= 0xFFFFFFFF:
+            return SB_SEQ_U32
+        return SB_SEQ_INT
+    if lo >= -0x80 and hi <= 0x7F:
+        return SB_SEQ_I8
+    if lo >= -0x8000 and hi <= 0x7FFF:
+        return SB_SEQ_I16
+    if lo >= -0x80000000 and hi <= 0x7FFFFFFF:
+        return SB_SEQ_I32
+    return SB_SEQ_INT
+
+
+cdef inline int seq_width(char ik) noexcept:
+    """Bytes per item of a sequence's item kind (0: not a kind)."""
+    if ik == SB_SEQ_U8 or ik == SB_SEQ_I8:
+        return 1
+    if ik == SB_SEQ_U16 or ik == SB_SEQ_I16:
+        return 2
+    if ik == SB_SEQ_U32 or ik == SB_SEQ_I32:
+        return 4
+    if ik == SB_SEQ_INT or ik == SB_SEQ_FLOAT or ik == SB_SEQ_OBJECT:
+        return 8
+    return 0
+
+
+cdef inline int64_t load_int_item(const char *t, char ik, Py_ssize_t i) noexcept:
+    """Item i of an int table of kind ik (bounds checked by the caller)."""
+    cdef uint16_t u16
+    cdef uint32_t u32
+    if ik == SB_SEQ_INT:
+        return load_i64(t + 8 * i)
+    if ik == SB_SEQ_U8:
+        return (<const uint8_t *>t)[i]
+    if ik == SB_SEQ_I8:
+        return (<const int8_t *>t)[i]
+    if ik == SB_SEQ_U16 or ik == SB_SEQ_I16:
+        memcpy(&u16, t + 2 * i, 2)
+        if ik == SB_SEQ_U16:
+            return u16
+        return <int16_t>u16
+    memcpy(&u32, t + 4 * i, 4)
+    if ik == SB_SEQ_U32:
+        return u32
+    return <int32_t>u32
+
+
 # bytes of the inline field of each fixed-size kind (0: a reference, 8 bytes)
 cdef int fixed_width(int kind) noexcept:
     if kind == SB_KIND_BOOL or kind == SB_KIND_U8 or kind == SB_KIND_I8:
@@ -140,7 +193,7 @@ cdef int fixed_width(int kind) noexcept:
 
 cdef class Packer:
 
-    def __cinit__(self, dict idmap=None, Py_ssize_t base=0):
+    def __cinit__(self, idmap=None, Py_ssize_t base=0):
         self.capacity = 256
         self.data = <char *>malloc(self.capacity)
         if self.data == NULL:
@@ -148,7 +201,10 @@ cdef class Packer:
         self.length = 0
         self.base = base
         self.idmap = idmap
-        self.keep = []
+        # what the idmap records must outlive it (a dead object's id() is soon
+        # another's): a StrongIdMap keeps them as long as itself, else this packer does
+        keep = getattr(idmap, "keep_alive", None) if idmap is not None else None
+        self.keep = keep if type(keep) is list else []
 
     def __dealloc__(self):
         free(self.data)
@@ -307,10 +363,11 @@ cdef class Packer:
 
     cdef Py_ssize_t pack_seq(self, object v, int depth, bint sort) except? -1:
         """Write a sequence (tuple, list or frozenset items); returns its position.
-        sort: a set, whose numbers are stored ascending."""
+        sort: a set, whose numbers are stored ascending.  Ints are stored in the
+        narrowest of 1, 2, 4 or 8 bytes that holds them all."""
         cdef Py_ssize_t n, i, pos, table, item
-        cdef int ovf = 0
-        cdef long long i64
+        cdef int ovf = 0, width = 8
+        cdef long long i64, lo = 0, hi = 0
         cdef int64_t rel
         cdef double d
         cdef char kind
@@ -324,11 +381,18 @@ cdef class Packer:
             if type(x) is not int:
                 kind = 0
                 break
-            PyLong_AsLongLongAndOverflow(x, &ovf)
+            i64 = PyLong_AsLongLongAndOverflow(x, &ovf)
             if ovf:
                 kind = 0
                 break
-        if not kind:
+            if i64 < lo:
+                lo = i64
+            if i64 > hi:
+                hi = i64
+        if kind:
+            kind = narrow_int_kind(lo, hi)
+            width = seq_width(kind)
+        else:
             kind = SB_SEQ_FLOAT
             for x in v:
                 if type(x) is not float:
@@ -339,20 +403,20 @@ cdef class Packer:
         pos = self.length
         self.put_size(n)
         self.put(&kind, 1)
-        table = self.reserve(8 * n)
-        if kind == SB_SEQ_INT:
-            for i in range(n):
-                i64 = v[i]
-                memcpy(self.data + table + 8 * i, &i64, 8)
-        elif kind == SB_SEQ_FLOAT:
+        table = self.reserve(width * n)
+        if kind == SB_SEQ_FLOAT:
             for i in range(n):
                 d = v[i]
                 memcpy(self.data + table + 8 * i, &d, 8)
-        else:
+        elif kind == SB_SEQ_OBJECT:
             for i in range(n):
                 item = self.pack_object(v[i], depth + 1)
                 rel = item - pos
                 memcpy(self.data + table + 8 * i, &rel, 8)
+        else:
+            for i in range(n):
+                i64 = v[i]
+                memcpy(self.data + table + width * i, &i64, width)     # little-endian: low bytes
         return pos
 
     cdef Py_ssize_t pack_dict(self, object v, int depth) except? -1:
@@ -575,6 +639,30 @@ cdef class Packer:
         else:
             self.pack_payload(code, v, depth + 1)
         return 0
+
+
+class StrongIdMap(dict):
+    """An idmap (id(object) -> packed position) that keeps the objects it has ids
+    of alive as long as itself, so that an id never stands for two objects.
+    Packing with it records into keep_alive; link(key, obj) does it by hand.
+    stable_set: accepted for compatibility (ids known to be stable)."""
+
+    def __init__(self, *args, stable_set=None, strong_limit=None, preallocate=False,
+                 strong_class=None, **kw):
+        dict.__init__(self, *args, **kw)
+        self.keep_alive = []
+
+    def link(self, key, obj):
+        self.keep_alive.append(obj)
+
+    def preload(self, mapping):
+        self.update(mapping)
+        if isinstance(mapping, StrongIdMap):
+            self.keep_alive.extend(mapping.keep_alive)
+
+    def clear(self):
+        dict.clear(self)
+        del self.keep_alive[:]
 
 
 cdef object numeric_value(object v):

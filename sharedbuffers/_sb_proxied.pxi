@@ -331,11 +331,11 @@ cdef class proxied_frozenset:
             return False
         if not _number_key(x, self._ik, &ki, &kd):
             return False
-        t = at(self._buf, self._table, 8 * self._n)
+        t = at(self._buf, self._table, seq_width(self._ik) * self._n)
         while lo < hi:
             mid = (lo + hi) >> 1
-            if self._ik == SB_SEQ_INT:
-                vi = load_i64(t + 8 * mid)
+            if self._ik != SB_SEQ_FLOAT:
+                vi = load_int_item(t, self._ik, mid)
                 if vi == ki:
                     return True
                 if vi < ki:

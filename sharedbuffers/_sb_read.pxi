@@ -185,14 +185,16 @@ cdef object read_ndarray(BufferRef b, Py_ssize_t pos):
 
 cdef int seq_header(BufferRef b, Py_ssize_t pos, Py_ssize_t *n, char *ik, Py_ssize_t *table) except -1:
     """Size, item kind and items' position of the sequence at pos (checked)."""
+    cdef int width
     n[0] = read_size(b, &pos)
     ik[0] = at(b, pos, 1)[0]
     pos += 1
-    if n[0] > b.size // 8:
-        raise_bounds(b, pos, n[0])
-    at(b, pos, 8 * n[0])
-    if ik[0] != SB_SEQ_INT and ik[0] != SB_SEQ_FLOAT and ik[0] != SB_SEQ_OBJECT:
+    width = seq_width(ik[0])
+    if not width:
         raise CorruptedBufferError(f"corrupted buffer: unknown item kind {ik[0]} at position {pos - 1}")
+    if n[0] > b.size // width:
+        raise_bounds(b, pos, n[0])
+    at(b, pos, width * n[0])
     table[0] = pos
     return 0
 
@@ -200,12 +202,14 @@ cdef int seq_header(BufferRef b, Py_ssize_t pos, Py_ssize_t *n, char *ik, Py_ssi
 cdef inline object seq_item(BufferRef b, Py_ssize_t start, char ik, Py_ssize_t table, Py_ssize_t i,
                             int depth, StructProxy into):
     cdef double d
-    if ik == SB_SEQ_INT:
-        return load_i64(at(b, table + 8 * i, 8))
+    cdef int width
+    if ik == SB_SEQ_OBJECT:
+        return read_object_into(b, add_rel(start, load_i64(at(b, table + 8 * i, 8))), depth + 1, into)
     if ik == SB_SEQ_FLOAT:
         memcpy(&d, at(b, table + 8 * i, 8), 8)
         return d
-    return read_object_into(b, add_rel(start, load_i64(at(b, table + 8 * i, 8))), depth + 1, into)
+    width = seq_width(ik)
+    return load_int_item(at(b, table + width * i, width), ik, 0)
 
 
 cdef object read_seq(BufferRef b, Py_ssize_t pos, int kind, int depth):
@@ -240,7 +244,7 @@ cdef object read_dict(BufferRef b, Py_ssize_t pos, int depth):
         raise CorruptedBufferError("corrupted buffer: unhashable key in a dict") from None
 
 
-cdef inline object read_object(BufferRef b, Py_ssize_t pos, int depth):
+cdef object read_object(BufferRef b, Py_ssize_t pos, int depth):
     return read_object_into(b, pos, depth, None)
 
 

@@ -108,7 +108,7 @@ cdef class Packer:
     cdef Py_ssize_t length
     cdef Py_ssize_t capacity
     cdef Py_ssize_t base
-    cdef dict idmap
+    cdef object idmap
     cdef list keep          # what the idmap holds ids of: alive while packing
     cdef Py_ssize_t reserve(self, Py_ssize_t n) except -1
     cdef int put(self, const void *src, Py_ssize_t n) except -1

@@ -79,6 +79,12 @@ cdef extern from "sharedbuffers_format.h":
         SB_TC_PFROZENSET
         SB_TC_OBJECT
         SB_SEQ_INT
+        SB_SEQ_U8
+        SB_SEQ_I8
+        SB_SEQ_U16
+        SB_SEQ_I16
+        SB_SEQ_U32
+        SB_SEQ_I32
         SB_SEQ_FLOAT
         SB_SEQ_OBJECT
 

@@ -4,7 +4,8 @@ allocations, read in place through proxies (no deserialization).
 The binary format is described in include/sharedbuffers_format.h.
 """
 from sharedbuffers._structs import (
-    BufferRef, CorruptedBufferError, RESERVED_TYPECODES, Schema, SlotField, StructProxy, _stable_hash,
+    BufferRef, CorruptedBufferError, RESERVED_TYPECODES, Schema, SlotField, StrongIdMap, StructProxy,
+    _stable_hash,
     byte, cmp, double, float32, float64, int8, int16, int32, int64, mapped_bytes, mapped_date,
     mapped_datetime, mapped_datetime_local, mapped_datetime_tz, mapped_datetime_tz_local,
     mapped_datetime_utc, mapped_decimal, mapped_dict, mapped_frozenset, mapped_list, mapped_object,
@@ -13,8 +14,12 @@ from sharedbuffers._structs import (
     uint16, uint32, uint64, ushort)
 from sharedbuffers._arrays import MappedArrayProxyBase
 from sharedbuffers._idmappers import (
-    ApproxStringIdMultiMapper, IdMapperBase, NumericIdMapper, NumericIdMultiMapper, StringIdMapper,
-    StringIdMultiMapper, string_hash)
+    ApproxStringId32MultiMapper, ApproxStringIdMultiMapper, IdMapperBase, NumericId32Mapper,
+    NumericId32MultiMapper, NumericIdMapper, NumericIdMultiMapper, ObjectIdMapper, StringId32Mapper,
+    StringId32MultiMapper, StringIdMapper, StringIdMultiMapper, string_hash)
+from sharedbuffers._sorted import (
+    bsearch, hinted_bsearch, hinted_sorted_contains, index_merge, sorted_contains)
+from sharedbuffers._files import BufferIO, GenericFileMapper
 from sharedbuffers._mappings import MappedMappingProxyBase, MappedMultiMappingProxyBase
 
 # the public home of the exception (tracebacks name it sharedbuffers.mapped_struct.CorruptedBufferError)
@@ -33,7 +38,10 @@ def __getattr__(name):
 
 
 __all__ = [
-    "ApproxStringIdMultiMapper", "BufferProxyObject", "CorruptedBufferError", "IdMapperBase",
+    "ApproxStringId32MultiMapper", "NumericId32Mapper", "NumericId32MultiMapper", "ObjectIdMapper",
+    "StringId32Mapper", "StringId32MultiMapper", "bsearch", "hinted_bsearch", "hinted_sorted_contains",
+    "index_merge", "sorted_contains", "BufferIO", "GenericFileMapper", "mapped_object_with_schema",
+    "StrongIdMap", "ApproxStringIdMultiMapper", "BufferProxyObject", "CorruptedBufferError", "IdMapperBase",
     "MappedArrayProxyBase", "MappedMappingProxyBase", "MappedMultiMappingProxyBase",
     "NumericIdMapper", "NumericIdMultiMapper", "RESERVED_TYPECODES", "Schema", "StringIdMapper",
     "StringIdMultiMapper", "StructProxy", "byte", "cmp", "double", "float32", "float64", "int8",
@@ -45,11 +53,3 @@ __all__ = [
     "string_hash", "ubyte", "uint8", "uint16", "uint32", "uint64", "ushort", "PooledBuffer",
 ]
 
-
-# TEMPORARY placeholders (replaced by the 32-bit and object id mappers)
-class NumericId32Mapper(NumericIdMapper): pass
-class NumericId32MultiMapper(NumericIdMultiMapper): pass
-class StringId32Mapper(StringIdMapper): pass
-class StringId32MultiMapper(StringIdMultiMapper): pass
-class ApproxStringId32MultiMapper(ApproxStringIdMultiMapper): pass
-class ObjectIdMapper(NumericIdMapper): pass
