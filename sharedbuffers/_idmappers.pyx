@@ -448,7 +448,7 @@ cdef class IdMapperBase:
                 k[0] = stable_hash(key) & mask
             except TypeError:
                 return None
-            return key
+            return (key,)               # not None, even for the key None
         keep = key_bytes(key, p, n)
         if keep is None:
             return None

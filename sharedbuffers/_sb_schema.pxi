@@ -250,13 +250,24 @@ cdef class StructProxy:
         return eq if op == 2 else not eq
 
     def __hash__(self):
-        return hash(tuple(sorted(self._asdict().items())))
+        return hash(tuple(_frozen(v) for v in self._asdict().items()))
 
     def __reduce__(self):
         # the record's values, packed anew (the buffer itself may be a mapping)
         if self._schema is None:
             raise TypeError("cannot pickle an unbound proxy")
         return (_unpickle_proxy, (self._schema, bytes(self._schema.pack(self))))
+
+
+cdef object _frozen(object v):
+    """v with its lists and dicts made hashable (for a proxy's hash)."""
+    if isinstance(v, (list, tuple, proxied_list)):
+        return tuple(_frozen(x) for x in v)
+    if isinstance(v, (dict, proxied_dict)):
+        return frozenset((k, _frozen(x)) for k, x in v.items())
+    if isinstance(v, StructProxy):
+        return hash(v)
+    return v
 
 
 def _unpickle_proxy(Schema schema, data):

@@ -219,10 +219,10 @@ def index_merge(index1, index2, dest):
         raise ValueError(f"column counts differ: {a.shape[1]}, {b.shape[1]} into {d.shape[1]}")
     if a.dtype != d.dtype or b.dtype != d.dtype:
         raise ValueError(f"dtypes differ: {a.dtype}, {b.dtype} into {d.dtype}")
-    if a.shape[0] + b.shape[0] > d.shape[0]:
-        raise ValueError(f"dest has {d.shape[0]} rows, the merge needs {a.shape[0] + b.shape[0]}")
     if dest is index1 or dest is index2 or numpy.shares_memory(a, d) or numpy.shares_memory(b, d):
         raise NotImplementedError("index_merge cannot merge in place (dest overlaps an input)")
+    if a.shape[0] + b.shape[0] > d.shape[0]:
+        raise ValueError(f"dest has {d.shape[0]} rows, the merge needs {a.shape[0] + b.shape[0]}")
     if not d.flags.writeable:
         raise ValueError("dest is read-only")
     typed_view(d, 2)
