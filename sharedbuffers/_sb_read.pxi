@@ -25,23 +25,72 @@ cdef object tz_for_offset(int minutes):
     return tz
 
 
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    struct tm:
+        int tm_sec
+        int tm_min
+        int tm_hour
+        int tm_mday
+        int tm_mon
+        int tm_year
+    tm *localtime_r(const time_t *timep, tm *result)
+
+
+cdef inline void civil_from_days(int64_t z, int64_t *y, int *m, int *d) noexcept nogil:
+    """The proleptic Gregorian date of day z since 1970-01-01 (the days-from-civil
+    inverse: eras of 400 years, years starting in March)."""
+    cdef int64_t era, doe, yoe, doy, mp
+    z += 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d[0] = <int>(doy - (153 * mp + 2) // 5 + 1)
+    m[0] = <int>(mp + 3 if mp < 10 else mp - 9)
+    y[0] = yoe + era * 400 + (1 if m[0] <= 2 else 0)
+
+
+cdef inline int64_t floor_div(int64_t a, int64_t b, int64_t *rem) noexcept nogil:
+    cdef int64_t q = a // b, r = a % b          # C division truncates: floor it
+    if r < 0:
+        r += b
+        q -= 1
+    rem[0] = r
+    return q
+
+
+cdef object out_of_range(int64_t us):
+    return CorruptedBufferError(f"corrupted buffer: datetime of {us} microseconds is out of range")
+
+
+cdef object micros_to_datetime(int64_t us, object tz):
+    """The datetime us microseconds after the epoch, in wall-clock time of a zone
+    whose offset is already added (tz: its tzinfo, or None)."""
+    cdef int64_t rem, secs = floor_div(us, 1000000, &rem), sod, y
+    cdef int64_t days = floor_div(secs, 86400, &sod)
+    cdef int m, d
+    civil_from_days(days, &y, &m, &d)
+    if y < 1 or y > 9999:
+        raise out_of_range(us)
+    return datetime_new(<int>y, m, d, <int>(sod // 3600), <int>(sod // 60 % 60), <int>(sod % 60), <int>rem, tz)
+
+
 cdef object micros_to_utc(int64_t us):
-    try:
-        return _EPOCH + _timedelta(microseconds=us)
-    except OverflowError:
-        raise CorruptedBufferError(f"corrupted buffer: datetime of {us} microseconds is out of range") from None
+    return micros_to_datetime(us, _UTC)
 
 
 cdef object micros_to_naive_local(int64_t us):
-    cdef int64_t secs = us // 1000000, rem = us % 1000000
-    if rem < 0:         # C division truncates: floor it
-        rem += 1000000
-        secs -= 1
-    try:
-        v = _datetime.fromtimestamp(secs)
-    except (OverflowError, OSError, ValueError):
-        raise CorruptedBufferError(f"corrupted buffer: datetime of {us} microseconds is out of range") from None
-    return v.replace(microsecond=rem) if rem else v
+    cdef int64_t rem, secs = floor_div(us, 1000000, &rem)
+    cdef time_t t = <time_t>secs
+    cdef tm parts
+    if secs < -62135596800 or secs > 253402300799 or localtime_r(&t, &parts) == NULL:
+        raise out_of_range(us)
+    if parts.tm_year + 1900 < 1 or parts.tm_year + 1900 > 9999:
+        raise out_of_range(us)
+    return datetime_new(parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min,
+                        min(parts.tm_sec, 59), <int>rem, None)
 
 
 cdef object load_datetime_tz(const char *p):
@@ -49,17 +98,21 @@ cdef object load_datetime_tz(const char *p):
     cdef int16_t off
     memcpy(&us, p, 8)
     memcpy(&off, p + 8, 2)
-    if off <= -24 * 60 or off >= 24 * 60:
-        raise CorruptedBufferError(f"corrupted buffer: UTC offset of {off} minutes")
-    return micros_to_utc(us).astimezone(tz_for_offset(off))
+    if off <= -24 * 60 or off >= 24 * 60 or us > 0x7FFFFFFFFFFFFFFF - 24 * 3600 * 1000000 \
+            or us < -0x7FFFFFFFFFFFFFFF + 24 * 3600 * 1000000:
+        raise CorruptedBufferError(f"corrupted buffer: datetime {us} with a UTC offset of {off} minutes")
+    return micros_to_datetime(us + <int64_t>off * 60000000, tz_for_offset(off))
 
 
 cdef object load_date(const char *p):
     cdef int32_t n
+    cdef int64_t y
+    cdef int m, d
     memcpy(&n, p, 4)
     if n < 1 or n > 3652059:
         raise CorruptedBufferError(f"corrupted buffer: date ordinal {n} is out of range")
-    return _date.fromordinal(n)
+    civil_from_days(<int64_t>n - 719163, &y, &m, &d)      # ordinal 719163 is 1970-01-01
+    return date_new(<int>y, m, d)
 
 
 cdef object load_fixed(int kind, const char *p):
@@ -140,29 +193,53 @@ cdef object read_buffer(BufferRef b, Py_ssize_t pos):
     return buffer_region(b, pos + 8, <Py_ssize_t>n)
 
 
-cdef object read_ndarray(BufferRef b, Py_ssize_t pos):
-    cdef Py_ssize_t n = read_size(b, &pos), i, count
-    cdef const char *p = at(b, pos, n)
-    cdef uint8_t ndim
-    cdef uint64_t dim, nbytes, total = 1
+cdef dict _dtypes = {}      # descriptor bytes -> numpy dtype (parsing one costs microseconds)
+
+
+cdef object dtype_of(bytes descr, Py_ssize_t pos):
+    dtype = _dtypes.get(descr)
+    if dtype is not None:
+        return dtype
     np = numpy_module()
     try:
-        descr = PyBytes_FromStringAndSize(p, n).decode("ascii")
-        if descr.startswith("["):
+        text = descr.decode("ascii")
+        if text.startswith("["):
             import ast
-            dtype = np.lib.format.descr_to_dtype(ast.literal_eval(descr))
+            dtype = np.lib.format.descr_to_dtype(ast.literal_eval(text))
         else:
-            dtype = np.dtype(descr)
+            dtype = np.dtype(text)
     except Exception:
         raise CorruptedBufferError(f"corrupted buffer: no ndarray dtype at position {pos}") from None
     if dtype.hasobject:
         raise CorruptedBufferError(f"corrupted buffer: ndarray of objects at position {pos}")
+    if len(_dtypes) < 4096:
+        _dtypes[descr] = dtype
+    return dtype
+
+
+cdef bytes _last_descr = b""     # the last descriptor read, and its dtype: arrays of a
+cdef object _last_dtype = None  # slot usually share one, so most reads skip the dict
+
+
+cdef object read_ndarray(BufferRef b, Py_ssize_t pos):
+    global _last_descr, _last_dtype
+    cdef Py_ssize_t n = read_size(b, &pos), i
+    cdef const char *p = at(b, pos, n)
+    cdef uint8_t ndim
+    cdef uint64_t dim, nbytes, total = 1, itemsize
+    if n == PyBytes_GET_SIZE(_last_descr) and memcmp(p, PyBytes_AS_STRING(_last_descr), n) == 0:
+        dtype = _last_dtype
+    else:
+        descr = PyBytes_FromStringAndSize(p, n)
+        dtype = dtype_of(descr, pos)
+        _last_descr, _last_dtype = descr, dtype
+    itemsize = dtype.itemsize
     pos += n
     ndim = <uint8_t>at(b, pos, 1)[0]
     pos += 1
     if ndim > 32:
         raise CorruptedBufferError(f"corrupted buffer: ndarray of {ndim} dimensions")
-    shape = []
+    shape = PyTuple_New(ndim)
     for i in range(ndim):
         dim = load_u64(at(b, pos, 8))
         pos += 8
@@ -171,16 +248,22 @@ cdef object read_ndarray(BufferRef b, Py_ssize_t pos):
         if dim > <uint64_t>b.size or (dim and total > <uint64_t>b.size // dim):
             raise CorruptedBufferError(f"corrupted buffer: ndarray shape at position {pos - 8}")
         total *= dim
-        shape.append(dim)
+        item = <Py_ssize_t>dim
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(shape, i, item)
     nbytes = load_u64(at(b, pos, 8))
     pos += 8
-    if nbytes != total * <uint64_t>dtype.itemsize:
+    if nbytes != total * itemsize:
         raise CorruptedBufferError(f"corrupted buffer: ndarray of {nbytes} bytes for shape {shape}")
     at(b, pos, <Py_ssize_t>nbytes)
-    if dtype.itemsize == 0 or nbytes == 0:
-        return np.zeros(shape, dtype)
-    count = <Py_ssize_t>(nbytes // dtype.itemsize)
-    return np.frombuffer(buffer_region(b, pos, <Py_ssize_t>nbytes), dtype, count).reshape(shape)
+    if itemsize == 0 or nbytes == 0:
+        return numpy_module().zeros(shape, dtype)
+    if b.dynamic:
+        return numpy_module().frombuffer(buffer_region(b, pos, <Py_ssize_t>nbytes), dtype).reshape(shape)
+    try:
+        return _np.ndarray(shape, dtype, b.owner, pos)      # over the mapping: no copy
+    except TypeError:
+        return numpy_module().frombuffer(buffer_region(b, pos, <Py_ssize_t>nbytes), dtype).reshape(shape)
 
 
 cdef int seq_header(BufferRef b, Py_ssize_t pos, Py_ssize_t *n, char *ik, Py_ssize_t *table) except -1:

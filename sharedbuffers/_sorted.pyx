@@ -6,7 +6,14 @@ floats (of any width); index_merge merges two (n, k) arrays sorted by their
 first column (the tables of id mappers: how big ones are built in parts).
 """
 cimport cython
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES, PyBUF_FORMAT
+from libc.math cimport ceil
 from libc.string cimport memcpy
+
+cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object, int *) except? -1
+    unsigned long long PyLong_AsUnsignedLongLong(object) except? <unsigned long long>-1
+    double PyFloat_AsDouble(object) except? -1.0
 
 ctypedef fused number:
     unsigned char
@@ -32,10 +39,6 @@ cdef object np():
     return _np
 
 
-# dtype kind+size -> a zero of the C type the fused functions specialize on
-cdef dict _SAMPLES = None
-
-
 cdef object typed_view(object a, int ndim):
     """a as an array of one of the supported dtypes (native byte order), or NotImplementedError."""
     numpy = np()
@@ -50,30 +53,38 @@ cdef object typed_view(object a, int ndim):
     return a
 
 
-cdef Py_ssize_t lower_bound(const number[:] a, number key, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+cdef inline number item(const char *base, Py_ssize_t stride, Py_ssize_t i, number like) noexcept nogil:
+    """Item i (of the type of `like`)."""
+    memcpy(&like, base + i * stride, sizeof(like))     # numpy arrays may be unaligned
+    return like
+
+
+cdef Py_ssize_t lower_bound(const char *base, Py_ssize_t stride, number key, Py_ssize_t lo,
+                            Py_ssize_t hi) noexcept nogil:
     cdef Py_ssize_t mid
     while lo < hi:
         mid = (lo + hi) >> 1
-        if a[mid] < key:
+        if item(base, stride, mid, key) < key:
             lo = mid + 1
         else:
             hi = mid
     return lo
 
 
-cdef Py_ssize_t hinted(const number[:] a, number key, Py_ssize_t hint) noexcept nogil:
+cdef Py_ssize_t hinted(const char *base, Py_ssize_t stride, Py_ssize_t n, number key,
+                       Py_ssize_t hint) noexcept nogil:
     """lower_bound, searching outwards from hint first (cheap when the key is near it)."""
-    cdef Py_ssize_t n = a.shape[0], lo, hi, step = 1
+    cdef Py_ssize_t lo, hi, step = 1
     if n == 0:
         return 0
     if hint < 0:
         hint = 0
     if hint >= n:
         hint = n - 1
-    if a[hint] < key:
+    if item(base, stride, hint, key) < key:
         lo = hint + 1
         hi = lo
-        while hi < n and a[hi] < key:
+        while hi < n and item(base, stride, hi, key) < key:
             lo = hi + 1
             hi += step
             step <<= 1
@@ -82,75 +93,138 @@ cdef Py_ssize_t hinted(const number[:] a, number key, Py_ssize_t hint) noexcept 
     else:
         hi = hint
         lo = hi
-        while lo > 0 and not (a[lo - 1] < key):
+        while lo > 0 and not (item(base, stride, lo - 1, key) < key):
             hi = lo - 1
             lo -= step
             step <<= 1
         if lo < 0:
             lo = 0
-    return lower_bound(a, key, lo, hi)
+    return lower_bound(base, stride, key, lo, hi)
 
 
-cdef object key_for(object a, object hkey, bint *below, bint *above):
-    """hkey clamped to a's dtype: below/above when it lies outside the dtype's range."""
-    numpy = np()
-    dt = a.dtype
-    below[0] = above[0] = False
-    if dt.kind == "f":
-        return float(hkey)
-    info = numpy.iinfo(dt)
-    if isinstance(hkey, float) or (hasattr(hkey, "dtype") and hkey.dtype.kind == "f"):
-        f = float(hkey)
+cdef inline Py_ssize_t find(const char *base, Py_ssize_t stride, Py_ssize_t n, number key,
+                            Py_ssize_t hint, bint use_hint) noexcept nogil:
+    cdef number first, last
+    cdef double span
+    if use_hint:
+        return hinted(base, stride, n, key, hint)
+    if n < 16:
+        return lower_bound(base, stride, key, 0, n)
+    # no hint: interpolate one from the first and last items, then search outwards
+    # (a couple of probes on evenly spread keys, never worse than twice a bisection)
+    first = item(base, stride, 0, key)
+    last = item(base, stride, n - 1, key)
+    if not (first < key):
+        return 0
+    if last < key:
+        return n
+    span = <double>last - <double>first
+    if not (span > 0):
+        return lower_bound(base, stride, key, 0, n)
+    hint = <Py_ssize_t>((<double>key - <double>first) / span * (n - 1))
+    return hinted(base, stride, n, key, hint)
+
+
+cdef int int_key(object hkey, bint is_signed, int width, long long *sk, unsigned long long *uk) except -2:
+    """hkey as the search key of an integer array: 0, or -1 when every item is
+    greater (below the type's range), +1 when every item is smaller."""
+    cdef int ovf = 0
+    cdef double f
+    cdef long long lo, hi
+    cdef unsigned long long umax
+    if isinstance(hkey, float) or (not isinstance(hkey, int) and not hasattr(hkey, "__index__")):
+        f = PyFloat_AsDouble(hkey)
         if f != f:
-            above[0] = True
-            return 0
-        if f < info.min:
-            below[0] = True
-            return 0
-        if f > info.max:
-            above[0] = True
-            return 0
-        i = int(f)
-        return i if i == f or f < 0 else i + 1      # the first integer >= f
-    i = int(hkey)
-    if i < info.min:
-        below[0] = True
+            return 1
+        f = ceil(f)                     # the first integer not below it
+        if f < -9.2233720368547758e18:
+            return -1
+        if f >= 1.8446744073709552e19:
+            return 1
+        hkey = int(f)
+    elif not isinstance(hkey, int):
+        hkey = hkey.__index__()         # numpy integers
+    if is_signed:
+        sk[0] = PyLong_AsLongLongAndOverflow(hkey, &ovf)
+        if ovf:
+            return ovf
+        if width < 8:
+            hi = (<long long>1 << (8 * width - 1)) - 1
+            lo = -hi - 1
+            if sk[0] < lo:
+                return -1
+            if sk[0] > hi:
+                return 1
         return 0
-    if i > info.max:
-        above[0] = True
-        return 0
-    return i
+    if hkey < 0:
+        return -1
+    if hkey > 0xFFFFFFFFFFFFFFFF:
+        return 1
+    uk[0] = PyLong_AsUnsignedLongLong(hkey)
+    umax = 0xFFFFFFFFFFFFFFFF if width == 8 else ((<unsigned long long>1 << (8 * width)) - 1)
+    return 1 if uk[0] > umax else 0
 
 
 cdef Py_ssize_t search(object a, object hkey, Py_ssize_t hint, bint use_hint) except -1:
-    cdef bint below, above
-    a = typed_view(a, 1)
-    key = key_for(a, hkey, &below, &above)
-    if below:
-        return 0
-    if above:
-        return a.shape[0]
-    c = a.dtype.char
-    if a.dtype.kind == "f":
-        if a.dtype.itemsize == 4:
-            return hinted[float](a, key, hint) if use_hint else lower_bound[float](a, key, 0, a.shape[0])
-        return hinted[double](a, key, hint) if use_hint else lower_bound[double](a, key, 0, a.shape[0])
-    size = a.dtype.itemsize
-    if a.dtype.kind == "u":
-        if size == 1:
-            return hinted[cython.uchar](a, key, hint) if use_hint else lower_bound[cython.uchar](a, key, 0, a.shape[0])
-        if size == 2:
-            return hinted[cython.ushort](a, key, hint) if use_hint else lower_bound[cython.ushort](a, key, 0, a.shape[0])
-        if size == 4:
-            return hinted[cython.uint](a, key, hint) if use_hint else lower_bound[cython.uint](a, key, 0, a.shape[0])
-        return hinted[cython.ulonglong](a, key, hint) if use_hint else lower_bound[cython.ulonglong](a, key, 0, a.shape[0])
-    if size == 1:
-        return hinted[cython.schar](a, key, hint) if use_hint else lower_bound[cython.schar](a, key, 0, a.shape[0])
-    if size == 2:
-        return hinted[cython.short](a, key, hint) if use_hint else lower_bound[cython.short](a, key, 0, a.shape[0])
-    if size == 4:
-        return hinted[cython.int](a, key, hint) if use_hint else lower_bound[cython.int](a, key, 0, a.shape[0])
-    return hinted[cython.longlong](a, key, hint) if use_hint else lower_bound[cython.longlong](a, key, 0, a.shape[0])
+    """The lower bound of hkey in the sorted 1-d array a, read through the buffer protocol."""
+    cdef Py_buffer view
+    cdef const char *fmt
+    cdef const char *base
+    cdef Py_ssize_t n, stride, width
+    cdef char code
+    cdef int side
+    cdef bint signed_
+    cdef long long sk = 0
+    cdef unsigned long long uk = 0
+    cdef double dk
+    try:
+        PyObject_GetBuffer(a, &view, PyBUF_STRIDES | PyBUF_FORMAT)
+    except (TypeError, BufferError):
+        return search(typed_view(a, 1), hkey, hint, use_hint)
+    try:
+        fmt = view.format
+        if fmt[0] == b'<' or fmt[0] == b'=' or fmt[0] == b'@' or fmt[0] == b'|':
+            fmt += 1
+        elif fmt[0] == b'>' or fmt[0] == b'!':
+            return search(typed_view(a, 1), hkey, hint, use_hint)      # converted to native order
+        if view.ndim != 1:
+            raise ValueError(f"expected a 1-dimensional array, got {view.ndim} dimensions")
+        code = fmt[0]
+        if fmt[0] == 0 or fmt[1] != 0 or code not in b"bBhHiIlLqQfd":
+            raise NotImplementedError(f"unsupported item format {view.format.decode('ascii', 'replace')!r} "
+                                      f"(integers and float32/float64 only)")
+        n = view.shape[0]
+        stride = view.strides[0]
+        width = view.itemsize
+        base = <const char *>view.buf
+        if code == b'f' or code == b'd':
+            dk = PyFloat_AsDouble(hkey)
+            if code == b'f':
+                return find[float](base, stride, n, <float>dk, hint, use_hint)
+            return find[double](base, stride, n, dk, hint, use_hint)
+        signed_ = code in b"bhilq"
+        side = int_key(hkey, signed_, width, &sk, &uk)
+        if side < 0:
+            return 0
+        if side > 0:
+            return n
+        if signed_:
+            if width == 1:
+                return find[cython.schar](base, stride, n, <signed char>sk, hint, use_hint)
+            if width == 2:
+                return find[cython.short](base, stride, n, <short>sk, hint, use_hint)
+            if width == 4:
+                return find[cython.int](base, stride, n, <int>sk, hint, use_hint)
+            return find[cython.longlong](base, stride, n, sk, hint, use_hint)
+        if width == 1:
+            return find[cython.uchar](base, stride, n, <unsigned char>uk, hint, use_hint)
+        if width == 2:
+            return find[cython.ushort](base, stride, n, <unsigned short>uk, hint, use_hint)
+        if width == 4:
+            return find[cython.uint](base, stride, n, <unsigned int>uk, hint, use_hint)
+        return find[cython.ulonglong](base, stride, n, uk, hint, use_hint)
+    finally:
+        PyBuffer_Release(&view)
 
 
 def bsearch(a, hkey):
@@ -167,13 +241,13 @@ def hinted_bsearch(a, hkey, hint):
 
 def sorted_contains(a, hkey):
     """Whether the sorted 1-d array `a` holds `hkey`."""
-    i = search(a, hkey, 0, False)
+    cdef Py_ssize_t i = search(a, hkey, 0, False)
     return i < len(a) and a[i] == hkey
 
 
 def hinted_sorted_contains(a, hkey, hint):
     """sorted_contains, searching from index `hint` first."""
-    i = search(a, hkey, hint, True)
+    cdef Py_ssize_t i = search(a, hkey, hint, True)
     return i < len(a) and a[i] == hkey
 
 

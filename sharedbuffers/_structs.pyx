@@ -25,6 +25,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from cpython.object cimport PyObject, PyTypeObject
+from cpython.datetime cimport import_datetime, datetime_new, date_new
 from libc.stdint cimport int8_t, int16_t, int32_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memset, memcmp
@@ -92,6 +93,8 @@ cdef extern from "sharedbuffers_format.h":
 # (and stops reference cycles in Python objects or in corrupted buffers).
 cdef enum:
     MAX_DEPTH = 100
+
+import_datetime()
 
 if sys.byteorder != "little":
     # the format is little-endian and read with native loads
