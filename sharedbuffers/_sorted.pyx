@@ -6,7 +6,7 @@ floats (of any width); index_merge merges two (n, k) arrays sorted by their
 first column (the tables of id mappers: how big ones are built in parts).
 """
 cimport cython
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES, PyBUF_FORMAT
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES, PyBUF_FORMAT, PyBUF_WRITABLE
 from libc.math cimport ceil
 from libc.string cimport memcpy
 
@@ -279,6 +279,136 @@ cdef Py_ssize_t merge(const number[:, :] x, const number[:, :] y, number[:, :] d
     return k
 
 
+cdef Py_ssize_t merge_rows(const char *x, Py_ssize_t xs, Py_ssize_t nx, const char *y, Py_ssize_t ys,
+                           Py_ssize_t ny, char *d, Py_ssize_t ds, Py_ssize_t rowbytes, number like,
+                           bint aligned) noexcept nogil:
+    """merge() on raw rows whose items are contiguous (row i at base + i * stride)."""
+    cdef Py_ssize_t i = 0, j = 0, k = 0, take_y
+    cdef const char *src
+    cdef const char *px
+    cdef const char *py
+    cdef const char *xend
+    cdef const char *yend
+    cdef char *pd
+    cdef number ref
+    # branch-free steps (conditional moves): the keys' order is unpredictable
+    if rowbytes == 2 * <Py_ssize_t>sizeof(like) and aligned:
+        # (key, value) rows of aligned numbers: runs of each side copied with typed
+        # loads and stores, walking pointers (x's rows first among equal keys)
+        px, py, pd = x, y, d
+        xend, yend = x + nx * xs, y + ny * ys
+        while px != xend and py != yend:
+            ref = (<const number *>py)[0]
+            while px != xend and (<const number *>px)[0] <= ref:
+                (<number *>pd)[0] = (<const number *>px)[0]
+                (<number *>pd)[1] = (<const number *>px)[1]
+                px += xs
+                pd += ds
+            if px != xend:
+                ref = (<const number *>px)[0]
+                while py != yend and (<const number *>py)[0] < ref:
+                    (<number *>pd)[0] = (<const number *>py)[0]
+                    (<number *>pd)[1] = (<const number *>py)[1]
+                    py += ys
+                    pd += ds
+        while px != xend:
+            (<number *>pd)[0] = (<const number *>px)[0]
+            (<number *>pd)[1] = (<const number *>px)[1]
+            px += xs
+            pd += ds
+        while py != yend:
+            (<number *>pd)[0] = (<const number *>py)[0]
+            (<number *>pd)[1] = (<const number *>py)[1]
+            py += ys
+            pd += ds
+        return nx + ny
+    elif rowbytes == 2 * <Py_ssize_t>sizeof(like):
+        while i < nx and j < ny:
+            take_y = item(y, ys, j, like) < item(x, xs, i, like)
+            src = (y + j * ys) if take_y else (x + i * xs)
+            memcpy(d + k * ds, src, 2 * sizeof(like))      # a constant size: inlined
+            j += take_y
+            i += 1 - take_y
+            k += 1
+    else:
+        while i < nx and j < ny:
+            take_y = item(y, ys, j, like) < item(x, xs, i, like)
+            src = (y + j * ys) if take_y else (x + i * xs)
+            memcpy(d + k * ds, src, rowbytes)
+            j += take_y
+            i += 1 - take_y
+            k += 1
+    while i < nx:
+        memcpy(d + k * ds, x + i * xs, rowbytes)
+        i += 1
+        k += 1
+    while j < ny:
+        memcpy(d + k * ds, y + j * ys, rowbytes)
+        j += 1
+        k += 1
+    return k
+
+
+cdef object merge_raw(a, b, d):
+    """index_merge through the buffer protocol when every row's items are contiguous; None otherwise."""
+    cdef Py_buffer va, vb, vd
+    cdef Py_ssize_t rowbytes, width
+    cdef bint aligned
+    cdef int got = 0
+    try:
+        PyObject_GetBuffer(a, &va, PyBUF_STRIDES | PyBUF_FORMAT)
+        got = 1
+        PyObject_GetBuffer(b, &vb, PyBUF_STRIDES | PyBUF_FORMAT)
+        got = 2
+        PyObject_GetBuffer(d, &vd, PyBUF_STRIDES | PyBUF_FORMAT | PyBUF_WRITABLE)
+        got = 3
+    except (TypeError, BufferError):
+        return None
+    finally:
+        if got < 3:
+            if got >= 1:
+                PyBuffer_Release(&va)
+            if got >= 2:
+                PyBuffer_Release(&vb)
+    try:
+        width = vd.itemsize
+        if va.strides[1] != width or vb.strides[1] != width or vd.strides[1] != width:
+            return None
+        rowbytes = width * vd.shape[1]
+        aligned = ((<size_t>va.buf | <size_t>vb.buf | <size_t>vd.buf | <size_t>va.strides[0]
+                    | <size_t>vb.strides[0] | <size_t>vd.strides[0]) % <size_t>width) == 0 \
+            and va.strides[0] != 0 and vb.strides[0] != 0 and vd.strides[0] != 0     # no broadcast rows
+        kind = d.dtype.kind
+        if kind == "f" and width == 4:
+            return merge_rows[float](<const char *>va.buf, va.strides[0], va.shape[0], <const char *>vb.buf,
+                                     vb.strides[0], vb.shape[0], <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
+        if kind == "f":
+            return merge_rows[double](<const char *>va.buf, va.strides[0], va.shape[0], <const char *>vb.buf,
+                                      vb.strides[0], vb.shape[0], <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
+        if kind == "u":
+            if width == 8:
+                return merge_rows[cython.ulonglong](<const char *>va.buf, va.strides[0], va.shape[0],
+                                                    <const char *>vb.buf, vb.strides[0], vb.shape[0],
+                                                    <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
+            if width == 4:
+                return merge_rows[cython.uint](<const char *>va.buf, va.strides[0], va.shape[0],
+                                               <const char *>vb.buf, vb.strides[0], vb.shape[0],
+                                               <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
+        elif width == 8:
+            return merge_rows[cython.longlong](<const char *>va.buf, va.strides[0], va.shape[0],
+                                               <const char *>vb.buf, vb.strides[0], vb.shape[0],
+                                               <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
+        elif width == 4:
+            return merge_rows[cython.int](<const char *>va.buf, va.strides[0], va.shape[0],
+                                          <const char *>vb.buf, vb.strides[0], vb.shape[0],
+                                          <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
+        return None         # narrow integers: the typed-memoryview merge
+    finally:
+        PyBuffer_Release(&va)
+        PyBuffer_Release(&vb)
+        PyBuffer_Release(&vd)
+
+
 def index_merge(index1, index2, dest):
     """Merge two (n, k) arrays sorted by their first column into `dest` (at least
     n1 + n2 rows, same k and dtype); returns the number of rows written.  Keys
@@ -300,6 +430,9 @@ def index_merge(index1, index2, dest):
     if not d.flags.writeable:
         raise ValueError("dest is read-only")
     typed_view(d, 2)
+    done = merge_raw(a, b, d)
+    if done is not None:
+        return done
     size = d.dtype.itemsize
     kind = d.dtype.kind
     if kind == "f":
