@@ -3,6 +3,25 @@
 
 cdef object _MISSING = object()     # an attribute the packed object does not have
 
+
+class NumberRangeError(OverflowError, _struct.error):
+    """A number outside the range of its slot's type (a struct.error too, which
+    is what upstream sharedbuffers raised)."""
+
+
+class NumberTypeError(TypeError, _struct.error):
+    """A value that is not a number, for a numeric slot (a struct.error too, as upstream)."""
+
+
+cdef object slot_error(object e, str name, bint numeric):
+    """The exception e, naming the slot; for numeric slots, one that is also a struct.error."""
+    cls = type(e)
+    if numeric and cls is OverflowError:
+        cls = NumberRangeError
+    elif numeric and cls is TypeError:
+        cls = NumberTypeError
+    return cls(f"slot {name!r}: {e}")
+
 cdef object _UTC = _dt.timezone.utc
 cdef object _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 cdef object _EPOCH_NAIVE = _dt.datetime(1970, 1, 1)
@@ -302,7 +321,7 @@ cdef class Packer:
                         rel = p - rec
                         memcpy(self.data + rec + f.off, &rel, 8)
                 except (TypeError, OverflowError, AttributeError, ValueError) as e:
-                    raise type(e)(f"slot {f.name!r}: {e}") from None
+                    raise slot_error(e, f.name, f.width != 0) from None
             self.data[rec + (f.bit >> 3)] |= <char>(1 << (f.bit & 7))
         if self.idmap is not None:
             self.idmap[id(obj)] = rec + self.base

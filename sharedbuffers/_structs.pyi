@@ -1,6 +1,7 @@
 # Type stubs of sharedbuffers/_structs.pyx.
 import datetime
 import decimal
+import struct
 from typing import (Any, Callable, ClassVar, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional,
                     Tuple, Type, Union, overload)
 
@@ -12,6 +13,8 @@ IdMap = Optional[Dict[int, Any]]
 RESERVED_TYPECODES: FrozenSet[bytes]
 
 class CorruptedBufferError(ValueError, IndexError): ...
+class NumberRangeError(OverflowError, struct.error): ...
+class NumberTypeError(TypeError, struct.error): ...
 
 class BufferRef:
     @property

@@ -14,6 +14,7 @@ types (mapped_*, proxied_*) pack and read the payloads of slots and of
     _sb_proxied.pxi   collections read in place (proxied_list, _dict, ...)
     _sb_schema.pxi    slot descriptors, proxies and Schema
 """
+import struct as _struct
 import sys
 import datetime as _dt
 import decimal as _decimal

@@ -4,7 +4,7 @@ allocations, read in place through proxies (no deserialization).
 The binary format is described in include/sharedbuffers_format.h.
 """
 from sharedbuffers._structs import (
-    BufferRef, CorruptedBufferError, RESERVED_TYPECODES, Schema, SlotField, StrongIdMap, StructProxy,
+    BufferRef, CorruptedBufferError, NumberRangeError, NumberTypeError, RESERVED_TYPECODES, Schema, SlotField, StrongIdMap, StructProxy,
     _stable_hash,
     byte, cmp, double, float32, float64, int8, int16, int32, int64, mapped_bytes, mapped_date,
     mapped_datetime, mapped_datetime_local, mapped_datetime_tz, mapped_datetime_tz_local,
@@ -23,7 +23,7 @@ from sharedbuffers._files import BufferIO, GenericFileMapper
 from sharedbuffers._mappings import MappedMappingProxyBase, MappedMultiMappingProxyBase
 
 # the public home of the exception (tracebacks name it sharedbuffers.mapped_struct.CorruptedBufferError)
-CorruptedBufferError.__module__ = __name__
+CorruptedBufferError.__module__ = NumberRangeError.__module__ = NumberTypeError.__module__ = __name__
 
 # upstream's names for the proxy base class
 BufferProxyObject = StructProxy
@@ -38,6 +38,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "NumberRangeError", "NumberTypeError",
     "ApproxStringId32MultiMapper", "NumericId32Mapper", "NumericId32MultiMapper", "ObjectIdMapper",
     "StringId32Mapper", "StringId32MultiMapper", "bsearch", "hinted_bsearch", "hinted_sorted_contains",
     "index_merge", "sorted_contains", "BufferIO", "GenericFileMapper", "mapped_object_with_schema",
