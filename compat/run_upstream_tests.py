@@ -9,8 +9,8 @@ it is accepted (``KNOWN`` below, mirrored in docs/sharedbuffers.rst) or, for a n
     python compat/run_upstream_tests.py --huge        # all of them (minutes, several GiB of memory)
     python compat/run_upstream_tests.py -k Bsearch    # a subset (pytest's -k)
 
-Needs the `compat` extra (six, python-dateutil, numpy: what upstream's tests import).
-Exit status: 0 when every failure is a known, documented one.
+Needs the `compat` extra (six, python-dateutil, numpy: what upstream's tests import):
+`pip install -e ".[compat]"`.  Exit status: 0 when every failure is a known, documented one.
 """
 import argparse
 import glob
@@ -93,7 +93,19 @@ def reason_for(name):
     return None
 
 
+def check_requirements():
+    missing = []
+    for module in ("six", "dateutil", "numpy", "pytest"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        sys.exit("upstream's tests need %s: pip install -e '.[compat,test]'" % ", ".join(missing))
+
+
 def main(argv=None):
+    check_requirements()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--huge", action="store_true", help="also the huge builds (SKIP_HUGE unset)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
