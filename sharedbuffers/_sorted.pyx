@@ -349,6 +349,12 @@ cdef Py_ssize_t merge_rows(const char *x, Py_ssize_t xs, Py_ssize_t nx, const ch
     return k
 
 
+cdef inline Py_ssize_t merge_views(Py_buffer *a, Py_buffer *b, Py_buffer *d, Py_ssize_t rowbytes, number like,
+                                   bint aligned) noexcept nogil:
+    return merge_rows(<const char *>a.buf, a.strides[0], a.shape[0], <const char *>b.buf, b.strides[0],
+                      b.shape[0], <char *>d.buf, d.strides[0], rowbytes, like, aligned)
+
+
 cdef object merge_raw(a, b, d):
     """index_merge through the buffer protocol when every row's items are contiguous; None otherwise."""
     cdef Py_buffer va, vb, vd
@@ -379,29 +385,19 @@ cdef object merge_raw(a, b, d):
                     | <size_t>vb.strides[0] | <size_t>vd.strides[0]) % <size_t>width) == 0 \
             and va.strides[0] != 0 and vb.strides[0] != 0 and vd.strides[0] != 0     # no broadcast rows
         kind = d.dtype.kind
-        if kind == "f" and width == 4:
-            return merge_rows[float](<const char *>va.buf, va.strides[0], va.shape[0], <const char *>vb.buf,
-                                     vb.strides[0], vb.shape[0], <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
         if kind == "f":
-            return merge_rows[double](<const char *>va.buf, va.strides[0], va.shape[0], <const char *>vb.buf,
-                                      vb.strides[0], vb.shape[0], <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
+            if width == 4:
+                return merge_views[float](&va, &vb, &vd, rowbytes, 0, aligned)
+            return merge_views[double](&va, &vb, &vd, rowbytes, 0, aligned)
         if kind == "u":
             if width == 8:
-                return merge_rows[cython.ulonglong](<const char *>va.buf, va.strides[0], va.shape[0],
-                                                    <const char *>vb.buf, vb.strides[0], vb.shape[0],
-                                                    <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
+                return merge_views[cython.ulonglong](&va, &vb, &vd, rowbytes, 0, aligned)
             if width == 4:
-                return merge_rows[cython.uint](<const char *>va.buf, va.strides[0], va.shape[0],
-                                               <const char *>vb.buf, vb.strides[0], vb.shape[0],
-                                               <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
+                return merge_views[cython.uint](&va, &vb, &vd, rowbytes, 0, aligned)
         elif width == 8:
-            return merge_rows[cython.longlong](<const char *>va.buf, va.strides[0], va.shape[0],
-                                               <const char *>vb.buf, vb.strides[0], vb.shape[0],
-                                               <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
+            return merge_views[cython.longlong](&va, &vb, &vd, rowbytes, 0, aligned)
         elif width == 4:
-            return merge_rows[cython.int](<const char *>va.buf, va.strides[0], va.shape[0],
-                                          <const char *>vb.buf, vb.strides[0], vb.shape[0],
-                                          <char *>vd.buf, vd.strides[0], rowbytes, 0, aligned)
+            return merge_views[cython.int](&va, &vb, &vd, rowbytes, 0, aligned)
         return None         # narrow integers: the typed-memoryview merge
     finally:
         PyBuffer_Release(&va)

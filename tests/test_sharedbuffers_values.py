@@ -275,3 +275,40 @@ def test_registration_with_str_typecodes_and_reregistration():
     ms.mapped_object.OBJ_PACKERS.pop("\xf1")
     again = ms.mapped_object.register_schema(Thing, ms.Schema.from_typed_slots(Thing), b"\xf1")
     assert again.schema is not schema
+
+
+# -- every type, nested: what was packed is what a proxy returns
+
+LEAVES = st.one_of(
+    st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False), st.text(max_size=4),
+    st.binary(max_size=4), st.dates(), st.decimals(allow_nan=False, places=3),
+    DATETIMES.map(lambda d: d.replace(tzinfo=datetime.timezone(datetime.timedelta(minutes=d.minute - 30)))))
+HASHABLE = st.recursive(st.none() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=3),
+                        lambda c: st.tuples(c, c) | st.frozensets(c, max_size=3), max_leaves=4)
+NESTED = st.recursive(LEAVES, lambda c: st.lists(c, max_size=4) | st.lists(c, max_size=4).map(tuple)
+                      | st.dictionaries(HASHABLE, c, max_size=4) | st.frozensets(HASHABLE, max_size=4),
+                      max_leaves=15)
+NESTED_SCHEMA = ms.Schema.from_typed_slots({
+    "o": object, "l": list, "pl": ms.proxied_list, "d": dict, "pd": ms.proxied_dict})
+
+
+def plain(v):
+    """v with proxied collections turned into the builtins they stand for."""
+    if isinstance(v, ms.proxied_tuple):
+        return tuple(plain(x) for x in v)
+    if isinstance(v, (list, ms.proxied_list)):
+        return [plain(x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(plain(x) for x in v)
+    if isinstance(v, (dict, ms.proxied_dict)):
+        return {k: plain(x) for k, x in v.items()}
+    return v
+
+
+@SETTINGS
+@given(NESTED, st.lists(NESTED, max_size=4), st.dictionaries(HASHABLE, NESTED, max_size=4))
+def test_nested_values_round_trip(o, items, d):
+    p = NESTED_SCHEMA.unpack(NESTED_SCHEMA.pack({"o": o, "l": items, "pl": items, "d": d, "pd": d}))
+    assert p.o == o and plain(p.o) == o
+    assert p.l == items and plain(p.pl) == items
+    assert p.d == d and plain(p.pd) == d
