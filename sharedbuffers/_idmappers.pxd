@@ -50,7 +50,7 @@ cdef class IdMapperBase:
     cdef object _file
     cdef int _bind(self, BufferRef b, Py_ssize_t pos) except -1
     cdef int _check(self) except -1
-    cdef uint64_t _table_key(self, Py_ssize_t i) noexcept
+    cdef uint64_t _table_key(self, Py_ssize_t i) except? 0xFFFFFFFFFFFFFFFF
     cdef Py_ssize_t _lower_bound(self, uint64_t k) except -1
     cdef object _prepare(self, key, uint64_t *k, const char **p, Py_ssize_t *n)
     cdef Py_ssize_t _key_pos(self, Py_ssize_t i) except -1

@@ -407,9 +407,10 @@ cdef class IdMapperBase:
 
     # -- lookups: entry indices
 
-    cdef inline uint64_t _table_key(self, Py_ssize_t i) noexcept:
-        # callers checked the table's bounds (at() over all keys)
-        return load_uw(self._buf.base + self._keys + i * self._width, self._width)
+    cdef inline uint64_t _table_key(self, Py_ssize_t i) except? 0xFFFFFFFFFFFFFFFF:
+        # checked on every call: Python code run between two calls (a key's
+        # comparison) could close the pool a pool-backed table lives in
+        return load_uw(at(self._buf, self._keys + i * self._width, self._width), self._width)
 
     cdef Py_ssize_t _lower_bound(self, uint64_t k) except -1:
         cdef const char *keys = at(self._buf, self._keys, self._width * self._count)

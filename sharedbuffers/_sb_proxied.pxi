@@ -476,7 +476,9 @@ cdef class proxied_dict:
                 lo = mid + 1
             else:
                 hi = mid
-        while lo < self._n and load_u64(t + 8 * lo) == h:
+        # re-checked per candidate: comparing keys runs Python code, which could
+        # close the pool a pool-backed dict lives in
+        while lo < self._n and load_u64(at(self._buf, self._hashes + 8 * lo, 8)) == h:
             if self._keys._get(lo, None) == key:
                 return lo
             lo += 1
