@@ -72,6 +72,14 @@ GROUPS = {
     "sharedbuffers": "sharedbuffers against upstream sharedbuffers 1.2.3",
 }
 
+def upstream_race(title, n, quick_n, compare_size=False):
+    """A sharedbuffers workload whose target is upstream 1.2.3's speed (and, compare_size, file size)."""
+    targets = [Target("sharedbuffers", "sharedbuffers-1.2.3", 1.0)]
+    if compare_size:
+        targets.append(Target("sharedbuffers", "sharedbuffers-1.2.3", 1.0, "bytes_per_struct"))
+    return Workload(title, n, quick_n, "sharedbuffers-1.2.3", tuple(targets), group="sharedbuffers")
+
+
 # The catalog: a workload runs on every system whose script lists it.
 WORKLOADS = {
     "empty_tx": Workload("empty transaction", 200_000, 5_000, "c", (Target("pmemobj", "c", 4.0),)),
@@ -105,6 +113,16 @@ WORKLOADS = {
                              group="sharedbuffers"),
     "sb_mapping_get": Workload("100,000 lookups in a str-keyed mapping", 100_000, 2_000, "sharedbuffers-1.2.3",
                                (Target("sharedbuffers", "sharedbuffers-1.2.3", 1.0),), group="sharedbuffers"),
+    "sb_build_wide": upstream_race("build() of 50,000 structs of sized numbers, dates, a proxied_list and an "
+                                   "ndarray (per struct)", 50_000, 2_000, compare_size=True),
+    "sb_read_sized": upstream_race("arr[i] and four sized-number slots, random i (per struct)", 200_000, 5_000),
+    "sb_read_datetime": upstream_race("arr[i] and its datetime and date slots, random i (per struct)", 200_000,
+                                      5_000),
+    "sb_read_plist": upstream_race("arr[i].pl[2], a proxied_list slot's item, random i", 200_000, 5_000),
+    "sb_read_ndarray": upstream_race("arr[i].nd, an ndarray slot, random i", 200_000, 5_000),
+    "sb_bsearch": upstream_race("bsearch() in a sorted uint64 array of 1,000,000, random keys", 200_000, 5_000),
+    "sb_index_merge": upstream_race("index_merge() of two sorted (n/2, 2) uint64 tables (per row)", 2_000_000,
+                                    20_000),
 }
 
 

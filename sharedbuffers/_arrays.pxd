@@ -3,9 +3,10 @@ from libc.stdint cimport uint64_t
 from sharedbuffers._structs cimport BufferRef, Packer, Schema, StructProxy
 
 cdef object open_dest(destfile, tempdir)
-cdef object map_whole_file(fileobj, Py_ssize_t offset, size)
+cdef object map_whole_file(fileobj, Py_ssize_t offset, size, bint read_only=*)
 cdef int write_out(f, Packer pk) except -1
-cdef object finish_build(cls, f, bint opened, Py_ssize_t start, Py_ssize_t size)
+cdef object finish_build(cls, f, bint opened, Py_ssize_t start, Py_ssize_t size,
+                         bint return_mapper=*, bint read_only=*)
 cdef object build_in_pool(pool, cls, int kind, writer, tempdir)
 
 
@@ -17,7 +18,9 @@ cdef class ArrayWriter:
     cdef uint64_t *offs     # offset of each item (0: None)
     cdef Py_ssize_t count
     cdef Py_ssize_t cap
-    cdef dict idmap
+    cdef object idmap
+    cdef int version
+    cdef int min_reader
     cdef Py_ssize_t add(self, obj) except -1
     cdef Py_ssize_t finish(self) except -1
 

@@ -5,16 +5,21 @@ An array is built by streaming an iterable into a file (records are written
 as they come; only their offsets stay in memory) and read by mapping the file
 or a buffer.  Layout: include/sharedbuffers_format.h.
 """
+import io
 import mmap
 import os
+import pickle
+import sys
 import tempfile
+import zipfile
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from libc.stdint cimport uint64_t, uint32_t
+from libc.stdint cimport uint64_t, uint32_t, uint16_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memset
 
-from sharedbuffers._structs cimport BufferRef, Packer, Schema, StructProxy, at, buffer_ref, load_uw, make_proxy
+from sharedbuffers._structs cimport (
+    BufferRef, Packer, Schema, StructProxy, at, buffer_ref, load_uw, make_proxy, read_size)
 from sharedbuffers._structs import CorruptedBufferError
 
 cdef extern from "sharedbuffers_format.h":
@@ -26,8 +31,10 @@ cdef extern from "sharedbuffers_format.h":
         uint64_t count
         uint64_t index_pos
         uint64_t size
+        uint64_t schema_pos
         uint32_t index_width
-        uint32_t reserved
+        uint16_t version
+        uint16_t min_reader
 
 cdef enum:
     CHUNK = 1 << 20     # bytes packed in memory before they are written out
@@ -46,11 +53,34 @@ cdef object open_dest(destfile, tempdir):
     return destfile, False
 
 
-cdef object map_whole_file(fileobj, Py_ssize_t offset, size):
-    """A read-only mmap of fileobj (a file object or a path) covering [0, offset+size)."""
+cdef object zip_member_file(fileobj, Py_ssize_t *offset, size):
+    """The file and offset an uncompressed zip member is stored at (mapped in
+    place), or None when it cannot be mapped (compressed, encrypted)."""
+    shared = getattr(fileobj, "_fileobj", None)
+    raw = getattr(shared, "_file", None)
+    if getattr(fileobj, "_compress_type", None) != zipfile.ZIP_STORED \
+            or getattr(fileobj, "_decrypter", None) is not None or raw is None:
+        return None
+    offset[0] += shared.tell()
+    return raw
+
+
+cdef object map_whole_file(fileobj, Py_ssize_t offset, size, bint read_only=True):
+    """A mmap of fileobj (a file object or a path) covering [0, offset+size), and the
+    offset of the data in it.  A zip member is mapped in place when stored
+    uncompressed, else read into memory."""
+    cdef Py_ssize_t member_offset = offset
     if isinstance(fileobj, (str, bytes, os.PathLike)):
-        with open(fileobj, "rb") as f:
-            return map_whole_file(f, offset, size)
+        with open(fileobj, "rb" if read_only else "r+b") as f:
+            return map_whole_file(f, offset, size, read_only)
+    if isinstance(fileobj, zipfile.ZipExtFile):
+        raw = zip_member_file(fileobj, &member_offset, size)
+        if raw is None:
+            data = fileobj.read()
+            return (bytes(data) if read_only else bytearray(data)), offset
+        if size is None:
+            size = fileobj._orig_compress_size - offset
+        return map_whole_file(raw, member_offset, size, read_only)
     if hasattr(fileobj, "flush"):
         fileobj.flush()
     fd = fileobj.fileno()
@@ -66,7 +96,7 @@ cdef object map_whole_file(fileobj, Py_ssize_t offset, size):
                 f"{getattr(fileobj, 'name', fd)!r}: {size} bytes at offset {offset} do not "
                 f"fit in the file of {total} bytes (truncated file?)")
         length = offset + size
-    return mmap.mmap(fd, length, access=mmap.ACCESS_READ)
+    return mmap.mmap(fd, length, access=mmap.ACCESS_READ if read_only else mmap.ACCESS_WRITE), offset
 
 
 cdef int write_out(f, Packer pk) except -1:
@@ -77,10 +107,14 @@ cdef int write_out(f, Packer pk) except -1:
     return 0
 
 
-cdef object finish_build(cls, f, bint opened, Py_ssize_t start, Py_ssize_t size):
+cdef object finish_build(cls, f, bint opened, Py_ssize_t start, Py_ssize_t size,
+                         bint return_mapper=True, bint read_only=True):
+    """Map what was built (or, return_mapper False, return the file position after it)."""
     f.flush()
     try:
-        return cls.map_file(f, start, size)
+        if not return_mapper:
+            return start + size
+        return cls.map_file(f, start, size, read_only=read_only)
     finally:
         if opened:
             f.close()
@@ -92,7 +126,7 @@ cdef object build_in_pool(pool, cls, int kind, writer, tempdir):
     with tempfile.TemporaryFile(dir=tempdir) as f:
         size = writer(f)
         f.flush()
-        data = map_whole_file(f, 0, size)
+        data, _ = map_whole_file(f, 0, size)
         try:
             return _pooled.store_packed(pool, kind, cls, data)
         finally:
@@ -105,9 +139,11 @@ cdef object build_in_pool(pool, cls, int kind, writer, tempdir):
 cdef class ArrayWriter:
     """Streams the records of one schema into a file: header, records, index."""
 
-    def __cinit__(self, f, Schema schema, dict idmap=None):
+    def __cinit__(self, f, Schema schema, idmap=None, int version=2, int min_reader=2):
         if not isinstance(schema, Schema):
             raise TypeError("the array class needs a `schema` attribute (a mapped_struct.Schema)")
+        self.version = version
+        self.min_reader = min_reader
         self.f = f
         self.schema = schema
         self.idmap = idmap
@@ -145,7 +181,7 @@ cdef class ArrayWriter:
         return self.count - 1
 
     cdef Py_ssize_t finish(self) except -1:
-        """Write the index and the header; returns the array's size in bytes."""
+        """Write the index, the schema and the header; returns the array's size in bytes."""
         cdef sb_array_header_t h
         cdef Py_ssize_t i, pos
         cdef uint32_t o4
@@ -154,7 +190,8 @@ cdef class ArrayWriter:
         h.count = self.count
         h.index_pos = self.pk.base + self.pk.length
         h.index_width = 4 if h.index_pos <= 0xFFFFFFFF else 8
-        h.reserved = 0
+        h.version = self.version
+        h.min_reader = self.min_reader
         pos = self.pk.reserve(h.index_width * self.count)
         if h.index_width == 4:
             for i in range(self.count):
@@ -162,6 +199,14 @@ cdef class ArrayWriter:
                 memcpy(self.pk.data + pos + 4 * i, &o4, 4)
         else:
             memcpy(self.pk.data + pos, self.offs, 8 * self.count)
+        h.schema_pos = 0
+        try:
+            blob = pickle.dumps(self.schema, 4)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            blob = None         # e.g. a struct type defined in a function: readers need the schema
+        if blob is not None:
+            h.schema_pos = self.pk.base + self.pk.length
+            self.pk.pack_blob(blob, len(blob))
         self.pk.align(8)
         h.size = self.pk.base + self.pk.length
         if self.pk.base == 0:       # all still in memory: no need to seek back
@@ -175,31 +220,68 @@ cdef class ArrayWriter:
         return h.size
 
 
+class _SchemaUnpickler(pickle.Unpickler):
+    """Unpickles an embedded schema: only classes (and sharedbuffers' own
+    functions) of modules already imported, never other callables, so mapping
+    a file runs no code it names."""
+
+    def find_class(self, module, name):
+        mod = sys.modules.get(module)
+        if mod is None:
+            raise pickle.UnpicklingError(f"embedded schema needs module {module!r}, not imported")
+        obj = mod
+        for part in name.split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, type) or (callable(obj) and module.startswith("sharedbuffers.")
+                                      and name in ("_rebuild_schema", "_unpickle_proxy")):
+            return obj
+        raise pickle.UnpicklingError(f"embedded schema names {module}.{name}, which is not a class")
+
+
+cdef Schema embedded_schema(BufferRef b, Py_ssize_t pos):
+    cdef Py_ssize_t n = read_size(b, &pos)
+    data = PyBytes_FromStringAndSize(at(b, pos, n), n)
+    try:
+        schema = _SchemaUnpickler(io.BytesIO(data)).load()
+    except Exception as e:
+        raise CorruptedBufferError(f"the array's embedded schema cannot be read: {e}") from None
+    if not isinstance(schema, Schema):
+        raise CorruptedBufferError("the array's embedded schema is not a Schema")
+    return schema
+
+
 cdef class MappedArrayProxyBase:
     """An array of structs of the class attribute `schema`, read in place.
 
     Subclass it with `schema = SomeSchema`; build with `build()`, read with
     `map_file()` / `map_buffer()`.  Items read as proxies (None stays None)."""
 
+    _CURRENT_VERSION = 2
+    _CURRENT_MINIMUM_READER_VERSION = 2
+
     @classmethod
-    def build(cls, initializer, destfile=None, tempdir=None, idmap=None, pool=None):
+    def build(cls, initializer, destfile=None, tempdir=None, idmap=None, return_mapper=True,
+              read_only=True, pool=None):
         """Pack the items of `initializer` (streamed, one at a time) and map the result.
 
         destfile: a file object (written at its current position), a path, or
         None for a temporary file.  idmap: a dict for deduplicating shared
-        sub-objects by id() (keep them alive while it is in use).  pool: build
-        into a pmemobj pool allocation instead (returns the persistent object)."""
+        sub-objects by id() (kept alive while the build runs).  return_mapper
+        False: return the file position after the array instead.  read_only
+        False: map it writable.  pool: build into a pmemobj pool allocation
+        instead (returns the persistent object)."""
         if pool is not None:
             return build_in_pool(pool, cls, SB_POOLED_ARRAY, lambda f: cls._write(f, initializer, idmap), tempdir)
         f, opened = open_dest(destfile, tempdir)
         start = f.tell()
         size = cls._write(f, initializer, idmap)
-        return finish_build(cls, f, opened, start, size)
+        return finish_build(cls, f, opened, start, size, return_mapper, read_only)
 
     @classmethod
     def _write(cls, f, initializer, idmap=None):
         """Write the array to file f at its current position; returns its size."""
-        cdef ArrayWriter w = ArrayWriter(f, getattr(cls, "schema", None), idmap)
+        cdef ArrayWriter w = ArrayWriter(f, getattr(cls, "schema", None), idmap,
+                                         cls._CURRENT_VERSION, cls._CURRENT_MINIMUM_READER_VERSION)
         for obj in initializer:
             w.add(obj)
         return w.finish()
@@ -212,23 +294,34 @@ cdef class MappedArrayProxyBase:
         return self
 
     @classmethod
-    def map_file(cls, fileobj, Py_ssize_t offset=0, size=None):
-        """The array in `fileobj` (a file object or a path) at `offset`, mapped read-only.
+    def map_file(cls, fileobj, Py_ssize_t offset=0, size=None, read_only=True):
+        """The array in `fileobj` (a file object, a path or a zip member) at `offset`,
+        mapped (read_only False: writable, so proxies can assign numeric slots).
 
         Processes mapping the same file share its pages."""
-        return cls.map_buffer(map_whole_file(fileobj, offset, size), offset)
+        buf, pos = map_whole_file(fileobj, offset, size, read_only)
+        return cls.map_buffer(buf, pos)
+
+    map_zipfile = map_file
 
     cdef int _bind(self, BufferRef b, Py_ssize_t pos) except -1:
         cdef sb_array_header_t h
-        schema = getattr(type(self), "schema", None)
-        if not isinstance(schema, Schema):
-            raise TypeError(f"{type(self).__name__} needs a `schema` attribute (a mapped_struct.Schema)")
+        cdef Schema schema
         memcpy(&h, at(b, pos, ARRAY_HEADER), ARRAY_HEADER)
         if h.magic != SB_ARRAY_MAGIC:
             raise CorruptedBufferError(f"no mapped array at position {pos} (bad magic)")
         if (h.index_width != 4 and h.index_width != 8) or h.size > <uint64_t>(b.size - pos) \
-                or h.index_pos > h.size or h.count > (h.size - h.index_pos) // h.index_width:
+                or h.index_pos > h.size or h.count > (h.size - h.index_pos) // h.index_width \
+                or h.schema_pos >= h.size:
             raise CorruptedBufferError(f"corrupted or truncated mapped array header at position {pos}")
+        if h.min_reader > type(self)._CURRENT_VERSION:
+            raise ValueError(f"this mapped array needs a reader of version {h.min_reader} or newer "
+                             f"(this one is version {type(self)._CURRENT_VERSION})")
+        schema = getattr(type(self), "schema", None)
+        if schema is None and h.schema_pos:
+            schema = embedded_schema(b, pos + h.schema_pos)
+        if not isinstance(schema, Schema):
+            raise TypeError(f"{type(self).__name__} needs a `schema` attribute (a mapped_struct.Schema)")
         self._buf = b
         self._start = pos
         self._count = h.count
@@ -275,18 +368,21 @@ cdef class MappedArrayProxyBase:
         for i in range(self._count):
             yield self._item(i, None)
 
-    def iter_fast(self):
+    def iter_fast(self, mask=None):
         """Iterate with one proxy rebound to each item in turn (for hot loops:
-        keep no reference to an item past its step)."""
+        keep no reference to an item past its step).  mask: only the items
+        whose mask entry is true."""
         cdef Py_ssize_t i
         cdef StructProxy p = None
         for i in range(self._count):
+            if mask is not None and not mask[i]:
+                continue
             item = self._item(i, p)
             if item is not None:
                 p = item
             yield item
 
-    def getter(self, proxy_into=None):
+    def getter(self, proxy_into=None, no_idmap=False):
         """A function get(i) returning item i through one reused proxy
         (proxy_into, or one made on first use)."""
         return ArrayGetter(self, proxy_into)
@@ -295,6 +391,11 @@ cdef class MappedArrayProxyBase:
     def buffer(self):
         """The object whose bytes this array reads (bytes, mmap, ...)."""
         return self._buf.owner if self._buf is not None else None
+
+    @property
+    def schema_of_data(self):
+        """The schema the items are read with (the class's, or the embedded one)."""
+        return self._schema
 
     def __repr__(self):
         return f"<{type(self).__name__} of {self._count} items>"

@@ -44,32 +44,46 @@ cdef class MappedMappingProxyBase:
     cdef bint _multi
 
     @classmethod
-    def build(cls, initializer, destfile=None, tempdir=None, idmap=None, pool=None):
+    def build(cls, initializer, destfile=None, tempdir=None, idmap=None, return_mapper=True,
+              read_only=True, id_mapper_kwargs=None, pool=None, **kw):
         """Build from (key, value) pairs or a dict, streaming the values; map the result.
 
-        See MappedArrayProxyBase.build for destfile, tempdir, idmap and pool."""
+        With an idmap, a value object met again (same id()) is stored once, in
+        one array slot.  id_mapper_kwargs: build options of the id mapper
+        (discard_duplicates, discard_duplicate_keys).  See
+        MappedArrayProxyBase.build for destfile, tempdir, return_mapper,
+        read_only and pool."""
+        opts = dict(id_mapper_kwargs or {})
         if pool is not None:
-            return build_in_pool(pool, cls, SB_POOLED_MAPPING, lambda f: cls._write(f, initializer, idmap), tempdir)
+            return build_in_pool(pool, cls, SB_POOLED_MAPPING,
+                                 lambda f: cls._write(f, initializer, idmap, opts), tempdir)
         f, opened = open_dest(destfile, tempdir)
         start = f.tell()
-        size = cls._write(f, initializer, idmap)
-        return finish_build(cls, f, opened, start, size)
+        size = cls._write(f, initializer, idmap, opts)
+        return finish_build(cls, f, opened, start, size, return_mapper, read_only)
 
     @classmethod
-    def _write(cls, f, initializer, idmap=None):
+    def _write(cls, f, initializer, idmap=None, id_mapper_kwargs=None):
         cdef sb_mapping_header_t h
-        cdef IdMapperBase proto = cls.IdMapper.__new__(cls.IdMapper)
-        cdef IdMapWriter ids = IdMapWriter(proto._write_kind())
+        cdef IdMapWriter ids = cls.IdMapper._writer(**(id_mapper_kwargs or {}))
         cdef ArrayWriter values
         cdef Py_ssize_t start = f.tell(), pos
+        cdef dict slots = {} if idmap is not None else None     # id(value) -> its array index
         if not issubclass(cls.ValueArray, MappedArrayProxyBase):
             raise TypeError(f"{cls.__name__}.ValueArray must be a MappedArrayProxyBase subclass")
         f.write(bytes(MAPPING_HEADER))
-        values = ArrayWriter(f, getattr(cls.ValueArray, "schema", None), idmap)
+        values = ArrayWriter(f, getattr(cls.ValueArray, "schema", None), idmap,
+                             cls.ValueArray._CURRENT_VERSION, cls.ValueArray._CURRENT_MINIMUM_READER_VERSION)
         if hasattr(initializer, "items"):
             initializer = initializer.items()
         for key, value in initializer:
-            ids.add(key, values.add(value))
+            if slots is None:
+                ids.add(key, values.add(value))
+            else:
+                slot = slots.get(id(value))
+                if slot is None:
+                    slot = slots[id(value)] = values.add(value)    # the array keeps value alive
+                ids.add(key, slot)
         h.magic = SB_MAPPING_MAGIC
         h.values_pos = MAPPING_HEADER
         h.idmap_pos = h.values_pos + values.finish()
@@ -86,8 +100,11 @@ cdef class MappedMappingProxyBase:
         return self
 
     @classmethod
-    def map_file(cls, fileobj, Py_ssize_t offset=0, size=None):
-        return cls.map_buffer(map_whole_file(fileobj, offset, size), offset)
+    def map_file(cls, fileobj, Py_ssize_t offset=0, size=None, read_only=True):
+        buf, pos = map_whole_file(fileobj, offset, size, read_only)
+        return cls.map_buffer(buf, pos)
+
+    map_zipfile = map_file
 
     cdef int _bind(self, BufferRef b, Py_ssize_t pos) except -1:
         cdef sb_mapping_header_t h
@@ -120,8 +137,8 @@ cdef class MappedMappingProxyBase:
         return self._values._item(idx, None)
 
     def __len__(self):
-        """The number of distinct keys."""
-        return self._ids._nkeys if self._ids is not None else 0
+        """The number of values (as upstream: the length of the value array)."""
+        return self._values._count if self._values is not None else 0
 
     def __contains__(self, key):
         self._check()
@@ -177,6 +194,13 @@ cdef class MappedMappingProxyBase:
         for k, v in self.items():
             yield v
 
+    iterkeys = keys
+    iteritems = items
+    itervalues = values
+
+    def has_key(self, key):
+        return key in self
+
     @property
     def id_mapper(self):
         return self._ids
@@ -186,7 +210,7 @@ cdef class MappedMappingProxyBase:
         return self._values
 
     def __repr__(self):
-        return f"<{type(self).__name__} of {len(self)} keys>"
+        return f"<{type(self).__name__} of {len(self)} values>"
 
 
 cdef class MappedMultiMappingProxyBase(MappedMappingProxyBase):

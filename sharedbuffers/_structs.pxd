@@ -18,6 +18,28 @@ cdef extern from "sharedbuffers_format.h":
         SB_KIND_FROZENSET
         SB_KIND_OBJECT
         SB_KIND_STRUCT
+        SB_KIND_U8
+        SB_KIND_I8
+        SB_KIND_U16
+        SB_KIND_I16
+        SB_KIND_U32
+        SB_KIND_I32
+        SB_KIND_U64
+        SB_KIND_F32
+        SB_KIND_DATETIME
+        SB_KIND_DATETIME_LOCAL
+        SB_KIND_DATETIME_UTC
+        SB_KIND_DATETIME_TZ
+        SB_KIND_DATETIME_TZ_LOCAL
+        SB_KIND_DATE
+        SB_KIND_DECIMAL
+        SB_KIND_DICT
+        SB_KIND_BUFFER
+        SB_KIND_NDARRAY
+        SB_KIND_PTUPLE
+        SB_KIND_PLIST
+        SB_KIND_PFROZENSET
+        SB_KIND_PDICT
 
 
 cdef class BufferRef:
@@ -28,6 +50,7 @@ cdef class BufferRef:
     cdef const char *base
     cdef Py_ssize_t size
     cdef bint dynamic            # refresh() before each read (pool-backed memory)
+    cdef bint writable           # exported writable: numeric slots can be assigned
     cdef int refresh(self) except -1
 
 
@@ -85,15 +108,21 @@ cdef class Packer:
     cdef Py_ssize_t length
     cdef Py_ssize_t capacity
     cdef Py_ssize_t base
-    cdef dict idmap
+    cdef object idmap
+    cdef list keep          # what the idmap holds ids of: alive while packing
     cdef Py_ssize_t reserve(self, Py_ssize_t n) except -1
     cdef int put(self, const void *src, Py_ssize_t n) except -1
     cdef int align(self, Py_ssize_t a) except -1
     cdef int drop(self) except -1
+    cdef int check_dict_keys(self, Schema s, dict obj) except -1
     cdef Py_ssize_t pack_struct(self, Schema s, object obj, int depth) except? -1
     cdef Py_ssize_t pack_typed(self, int kind, Schema child, object v, int depth) except? -1
     cdef Py_ssize_t pack_object(self, object v, int depth) except? -1
-    cdef Py_ssize_t pack_seq(self, object v, int depth) except? -1
+    cdef Py_ssize_t pack_seq(self, object v, int depth, bint sort) except? -1
+    cdef Py_ssize_t pack_dict(self, object v, int depth) except? -1
+    cdef Py_ssize_t pack_payload(self, int code, object v, int depth) except? -1
+    cdef Py_ssize_t pack_int(self, object v) except -1
+    cdef int pack_code(self, int code, object v, int depth) except -1
     cdef Py_ssize_t pack_str(self, object v) except -1
     cdef Py_ssize_t pack_blob(self, const char *p, Py_ssize_t n) except -1
     cdef int put_size(self, Py_ssize_t n) except -1
@@ -104,12 +133,17 @@ cdef class Schema:
     cdef readonly dict slot_types
     cdef list fields
     cdef Py_ssize_t nslots
-    cdef Py_ssize_t bitmap_bytes
+    cdef Py_ssize_t bitmap_bytes     # of each of the two bitmaps
     cdef readonly Py_ssize_t fixed_size
     cdef readonly type Proxy
     cdef readonly object typecode
     cdef readonly object struct_class
+    cdef public object user_data
+    cdef tuple bases
+    cdef str name
+    cdef object __weakref__
     cdef StructProxy proxy_at(self, BufferRef b, Py_ssize_t pos)
+    cdef int make_proxy_class(self) except -1
 
 
 cdef class StructProxy:
@@ -119,3 +153,6 @@ cdef class StructProxy:
 
 
 cdef StructProxy make_proxy(Schema s, BufferRef b, Py_ssize_t pos, StructProxy into)
+cdef object read_object(BufferRef b, Py_ssize_t pos, int depth)
+cdef object read_typed(int kind, Schema child, BufferRef b, Py_ssize_t pos, int depth)
+cdef uint64_t stable_hash(object key) except? 0

@@ -288,7 +288,7 @@ def fuzz(kind, edits, cut):
         read_all(kind, bytes(buf))
         outcome = "undetected"
     except (ms.CorruptedBufferError, ValueError, IndexError, KeyError, TypeError, OverflowError,
-            UnicodeDecodeError, EOFError, MemoryError) as e:
+            UnicodeDecodeError, EOFError, MemoryError, AttributeError) as e:
         outcome = type(e).__name__
     counts[outcome] = counts.get(outcome, 0) + 1
 

@@ -30,7 +30,7 @@ class Point:
 
 
 POINT = ms.Schema.from_typed_slots(Point)
-ms.mapped_object.register_schema(Point, POINT, b"p")
+ms.mapped_object.register_schema(Point, POINT, b"\x83")
 
 
 class PointArray(ms.MappedArrayProxyBase):
@@ -269,3 +269,40 @@ def test_failed_build_allocates_nothing(pool_path):
         with pytest.raises(TypeError, match="slot 'a'"):
             PointArray.build([Point(1), Point("not an int")], pool=pool)
         assert pooled_kinds(pool) == 0
+
+
+class Wide:
+    __slot_types__ = {"u": ms.uint16, "when": ms.mapped_datetime_utc, "pl": ms.proxied_list,
+                      "pd": ms.proxied_dict, "nd": ms.proxied_ndarray, "b": memoryview}
+
+    def __init__(self, i):
+        import datetime
+        import numpy
+        self.u = i
+        self.when = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(hours=i)
+        self.pl = [i, "x", [i]]
+        self.pd = {"k": i, (1, 2): None}
+        self.nd = numpy.arange(3) * i
+        self.b = bytes([i % 256]) * 5
+
+
+class WideArray(ms.MappedArrayProxyBase):
+    schema = ms.Schema.from_typed_slots(Wide)
+
+
+def test_new_value_types_in_a_pool(pool_path):
+    with pmemobj.create(pool_path, pool_size=16 << 20) as pool:
+        with pool.transaction():
+            pool.root = WideArray.build([Wide(i) for i in range(20)], pool=pool)
+    with pmemobj.open(pool_path) as pool:
+        arr = pool.root
+        p = arr[7]
+        assert p.u == 7 and p.when.hour == 7 and p.pl[2] == [7] and p.pd[(1, 2)] is None
+        assert list(p.nd) == [0, 7, 14] and bytes(p.b) == b"\x07" * 5
+        with pytest.raises(AttributeError, match="read-only"):
+            p.u = 8                 # pool memory changes only in transactions: never through a proxy
+        with pytest.raises(AttributeError, match="read-only"):
+            type(p).u.add(p, 1)
+        plist = p.pl
+    with pytest.raises(ValueError):
+        plist[0]                    # the pool is closed: a clear error, not a stale read
