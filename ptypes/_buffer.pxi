@@ -7,14 +7,14 @@ cdef class PtBuffer(PtObject):
     crash safe; assign a new Buffer instead."""
 
     cdef pt_buffer_t *bp(self) except NULL:
-        cdef pt_buffer_t *b = <pt_buffer_t *>self.addr(sizeof(pt_buffer_t))
+        cdef pt_buffer_t *b = <pt_buffer_t *>self.at(sizeof(pt_buffer_t))
         cdef uint64_t meta
         if b.ndim > PT_MAX_NDIM or b.fmtlen > 4096 or b.data_off % 16:
             raise damaged(self.mm, f"buffer at 0x{self.off:x} has a bad header")
         meta = sizeof(pt_buffer_t) + 16 * b.ndim + b.fmtlen + 1
         if b.data_off < meta or b.nbytes > (1 << 48):
             raise damaged(self.mm, f"buffer at 0x{self.off:x} has a bad header")
-        self.addr(b.data_off + b.nbytes)
+        self.at(b.data_off + b.nbytes)
         if (<char *>b)[sizeof(pt_buffer_t) + 16 * b.ndim + b.fmtlen] != 0:
             raise damaged(self.mm, f"buffer at 0x{self.off:x} has an unterminated format")
         return b

@@ -1,10 +1,13 @@
 # Included by _objects.pyx: immutable byte strings (pt_bytes_t).
 
 cdef pt_bytes_t *bytes_at(MemoryManager mm, uint64_t off) except NULL:
+    """The byte string at `off`, checked against the mapping only (as the core
+    reads values: a damaged size reads garbage, never outside the pool; the
+    allocator's size look-up would cost more than the read)."""
     cdef pt_bytes_t *b = <pt_bytes_t *>mm.ptr(off, sizeof(pt_bytes_t))
     if b.size > mm.pool_size:
         raise damaged(mm, f"byte string at 0x{off:x} is larger than the pool")
-    mm.obj(off, sizeof(pt_bytes_t) + b.size)     # the allocation holds it all
+    mm.ptr(off, sizeof(pt_bytes_t) + b.size + 1)
     return b
 
 
@@ -14,8 +17,11 @@ cdef class PtByteString(PtObject):
     cdef pt_bytes_t *bp(self) except NULL:
         if self.canon is not None and self.canon.off == 0:
             self.canon.addr(sizeof(pt_bytes_t))    # raises: the string was freed
-        self.addr(sizeof(pt_bytes_t))
-        return bytes_at(self.mm, self.off)
+        cdef pt_bytes_t *b = <pt_bytes_t *>self.at(sizeof(pt_bytes_t))
+        if b.size > self.mm.pool_size:
+            raise damaged(self.mm, f"byte string at 0x{self.off:x} is larger than the pool")
+        self.at(sizeof(pt_bytes_t) + b.size + 1)
+        return b
 
     @property
     def contents(self):

@@ -5,14 +5,19 @@ cdef class PtDict(PtObject):
     """A persistent hash table; without a value type it is a set."""
 
     cdef pt_dict_t *dp(self) except NULL:
-        cdef pt_dict_t *d = <pt_dict_t *>self.addr(sizeof(pt_dict_t))
+        cdef pt_dict_t *d = <pt_dict_t *>self.at(sizeof(pt_dict_t))
         cdef uint64_t cap = d.mask + 1
         if cap < MIN_TABLE or cap & d.mask or d.used > d.fill or d.fill >= cap:
             raise damaged(self.mm, f"hash table at 0x{self.off:x} has inconsistent sizes")
         return d
 
     cdef pt_entry_t *table(self, pt_dict_t *d) except NULL:
-        return <pt_entry_t *>self.mm.obj(d.table, (d.mask + 1) * ENTRY)
+        """The table `d` points to, checked once per table and proxy."""
+        if d.table != self.valid_table or d.mask != self.valid_mask or self.valid_tab == NULL:
+            self.valid_tab = <pt_entry_t *>self.mm.obj(d.table, (d.mask + 1) * ENTRY)
+            self.valid_table = d.table
+            self.valid_mask = d.mask
+        return self.valid_tab
 
     cdef object prepare(self, object key, LookupKey *lk):
         """Fill `lk` for looking `key` up; returns what must stay alive meanwhile."""
@@ -60,7 +65,7 @@ cdef class PtDict(PtObject):
             raise TypeError(f"Expected {kti.cls!r}, found {found_name(key)}")
         if kti.ptid not in (<PtObject>key).ti.ancestors:
             raise TypeError(f"Expected {kti.cls!r}, found {(<PtObject>key).ti.cls!r}")
-        (<PtObject>key).addr(SLOT)
+        (<PtObject>key).at(SLOT)
         lk.off = (<PtObject>key).off
         lk.hash = pt_mix(lk.off)
         return key
@@ -107,15 +112,46 @@ cdef class PtDict(PtObject):
             i = (i * 5 + perturb + 1) & mask
         raise damaged(self.mm, f"hash table at 0x{self.off:x} has no free entry")
 
-    cdef pyp_slot_t *value_slot(self, uint64_t index, object key) except NULL:
-        cdef LookupKey lk
-        cdef Py_ssize_t i, free_at
-        cdef pt_entry_t *tab
-        keep = self.prepare(key, &lk)
-        i = self.find(&lk, &free_at, &tab)
-        if i < 0:
-            raise KeyError(key)
-        return &tab[i].value
+    cdef pyp_slot_t *value_slot(self, PtValue v) except NULL:
+        """The value slot of the entry `v` was read from: where it was, or
+        found again by the key's hash and payload (the stored key object of an
+        entry never changes while the entry lives)."""
+        cdef pt_dict_t *d = self.dp()
+        cdef pt_entry_t *tab = self.table(d)
+        cdef uint64_t mask = d.mask, i = v.khash & mask, perturb = v.khash, n
+        cdef pt_entry_t *e
+        if v.hint == d.table and v.index <= mask:
+            e = &tab[v.index]
+            if e.hash == v.khash and e.key.payload == v.bits and e.key.tag != PYP_TAG_EMPTY \
+                    and e.key.tag != PT_TAG_DELETED:
+                return &e.value
+        for n in range(mask + 1):
+            e = &tab[i]
+            if e.key.tag == PYP_TAG_EMPTY:
+                break
+            if e.hash == v.khash and e.key.payload == v.bits and e.key.tag != PT_TAG_DELETED:
+                v.hint = d.table
+                v.index = i
+                return &e.value
+            perturb >>= 5
+            i = (i * 5 + perturb + 1) & mask
+        raise KeyError("the entry of this value was removed from the dict")
+
+    cdef object entry_value(self, pt_entry_t *tab, uint64_t i):
+        """The value of entry i: a live PtValue (found again by its key) for
+        by-value types, else a proxy or None."""
+        cdef TypeInfo ti = self.ti.value
+        cdef PtValue v
+        if ti.kind != K_INT and ti.kind != K_FLOAT:
+            return load_value(self, ti, &tab[i].value, 0)
+        v = PtValue.__new__(PtValue)
+        v.container = self
+        v.ti = ti
+        v.index = i
+        v.hint = self.valid_table
+        v.bits = tab[i].key.payload
+        v.khash = tab[i].hash
+        return v
 
     cdef int resize(self, pt_dict_t *d, uint64_t minused) except -1:
         """Move the live entries to a new table with room for `minused` (inside a transaction)."""
@@ -159,7 +195,7 @@ cdef class PtDict(PtObject):
             if has_value:
                 store_slot(self.session, self.ti.value, &e.value, value)
                 e = &self.table(self.dp())[i]
-            return plain_value(self.session, self.ti.item, &e.key)
+            return load_key(self, self.ti.item, &e.key)
         d = self.dp()
         if (d.fill + 1) * 3 >= (d.mask + 1) * 2:
             self.resize(d, d.used + 1)
@@ -183,7 +219,7 @@ cdef class PtDict(PtObject):
         e.hash = lk.hash
         e.key = k
         e.value = v
-        return plain_value(self.session, self.ti.item, &e.key)
+        return load_key(self, self.ti.item, &e.key)
 
     cdef object remove(self, object key, bint popping):
         """Delete the entry of `key` (inside a transaction; KeyError if absent).
@@ -245,8 +281,7 @@ cdef class PtDict(PtObject):
         i = self.find(&lk, &free_at, &tab)
         if i < 0:
             raise KeyError(key)
-        return load_value(self, self.ti.value, &tab[i].value, 0,
-                          key if not isinstance(key, PtValue) else key.contents)
+        return self.entry_value(tab, i)
 
     def __setitem__(self, key, value):
         self.need_values("store values")
@@ -352,54 +387,80 @@ cdef class PtDict(PtObject):
             raise
         self.mm.end(True)
 
-    def _entries(self, int what):
-        """Yield keys (0), values (1) or (key, value) pairs (2)."""
-        cdef uint64_t i = 0, table
-        cdef pt_dict_t *d = self.dp()
-        cdef pt_entry_t *e
-        table = d.table
-        while True:
-            d = self.dp()
-            if d.table != table:
-                raise RuntimeError("persistent dict changed size during iteration")
-            if i > d.mask:
-                return
-            e = &self.table(d)[i]
-            i += 1
-            if e.key.tag == PYP_TAG_EMPTY or e.key.tag == PT_TAG_DELETED:
-                continue
-            k = plain_value(self.session, self.ti.item, &e.key)
-            if what == 0:
-                yield k
-            elif what == 1:
-                yield load_value(self, self.ti.value, &e.value, 0, k)
-            else:
-                yield k, load_value(self, self.ti.value, &e.value, 0, k)
+    # Keys come back as proxies (a frozen PtValue for Int and Float keys),
+    # values as live proxies, like the items of lists and fields of structures.
 
     def iterkeys(self):
-        return self._entries(0)
+        return PtDictIterator(self, ITER_KEYS)
 
     def itervalues(self):
         self.need_values("iterate over the values")
-        return self._entries(1)
+        return PtDictIterator(self, ITER_VALUES)
 
     def iteritems(self):
         self.need_values("iterate over the items")
-        return self._entries(2)
+        return PtDictIterator(self, ITER_ITEMS)
 
     def __iter__(self):
-        return self._entries(0)
+        return PtDictIterator(self, ITER_KEYS)
 
     def keys(self):
-        return list(self._entries(0))
+        return list(PtDictIterator(self, ITER_KEYS))
 
     def values(self):
         self.need_values("iterate over the values")
-        return list(self._entries(1))
+        return list(PtDictIterator(self, ITER_VALUES))
 
     def items(self):
         self.need_values("iterate over the items")
-        return list(self._entries(2))
+        return list(PtDictIterator(self, ITER_ITEMS))
+
+
+cdef enum:
+    ITER_KEYS = 0
+    ITER_VALUES = 1
+    ITER_ITEMS = 2
+
+
+cdef class PtDictIterator:
+    """Iterator over the keys, values or items of a PtDict, in table order."""
+    cdef PtDict d
+    cdef int what
+    cdef uint64_t i
+    cdef uint64_t table
+
+    def __cinit__(self, PtDict d, int what):
+        self.d = d
+        self.what = what
+        self.table = d.dp().table
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef PtDict d = self.d
+        cdef pt_dict_t *dp
+        cdef pt_entry_t *tab
+        cdef pt_entry_t *e
+        if d is None:
+            raise StopIteration
+        dp = d.dp()
+        if dp.table != self.table:
+            self.d = None
+            raise RuntimeError("persistent dict changed size during iteration")
+        tab = d.table(dp)
+        while self.i <= dp.mask:
+            e = &tab[self.i]
+            self.i += 1
+            if e.key.tag == PYP_TAG_EMPTY or e.key.tag == PT_TAG_DELETED:
+                continue
+            if self.what == ITER_KEYS:
+                return load_key(d, d.ti.item, &e.key)
+            if self.what == ITER_VALUES:
+                return d.entry_value(tab, self.i - 1)
+            return load_key(d, d.ti.item, &e.key), d.entry_value(tab, self.i - 1)
+        self.d = None
+        raise StopIteration
 
 
 cdef PtDict new_dict(Session s, TypeInfo ti, object size):

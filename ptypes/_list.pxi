@@ -4,15 +4,22 @@ cdef class PtList(PtObject):
     """A persistent list of values of one schema type."""
 
     cdef pt_list_t *lp(self) except NULL:
-        cdef pt_list_t *l = <pt_list_t *>self.addr(sizeof(pt_list_t))
+        cdef pt_list_t *l = <pt_list_t *>self.at(sizeof(pt_list_t))
         if l.size > l.capacity or (l.capacity and l.items == 0):
             raise damaged(self.mm, f"list at 0x{self.off:x} has size {l.size} > capacity {l.capacity}")
         return l
 
     cdef pyp_slot_t *items(self, pt_list_t *l) except? NULL:
-        if l.capacity == 0:
-            return NULL
-        return <pyp_slot_t *>self.mm.obj(l.items, l.capacity * SLOT)
+        """The items array `l` points to (NULL when the capacity is 0), checked
+        once per array and proxy."""
+        if l.items == self.valid_items and l.capacity == self.valid_capacity:
+            return self.valid_slots
+        self.valid_slots = NULL
+        if l.capacity:
+            self.valid_slots = <pyp_slot_t *>self.mm.obj(l.items, l.capacity * SLOT)
+        self.valid_items = l.items
+        self.valid_capacity = l.capacity
+        return self.valid_slots
 
     cdef uint64_t norm(self, index, uint64_t size, bint clamp) except? 0xffffffffffffffff:
         cdef Py_ssize_t i = index
@@ -24,11 +31,11 @@ cdef class PtList(PtObject):
             raise IndexError("list index out of range")
         return <uint64_t>i
 
-    cdef pyp_slot_t *value_slot(self, uint64_t index, object key) except NULL:
+    cdef pyp_slot_t *value_slot(self, PtValue v) except NULL:
         cdef pt_list_t *l = self.lp()
-        if index >= l.size:
+        if v.index >= l.size:
             raise IndexError("list index out of range (the item was removed)")
-        return &self.items(l)[index]
+        return &self.items(l)[v.index]
 
     cdef int reserve(self, pt_list_t *l, uint64_t n) except -1:
         """Make room for `n` items (inside a transaction)."""
@@ -207,7 +214,7 @@ cdef class PtList(PtObject):
         if isinstance(index, slice):
             return [self[j] for j in range(*index.indices(l.size))]
         i = self.norm(index, l.size, False)
-        return load_value(self, self.ti.item, &self.items(l)[i], i, None)
+        return load_value(self, self.ti.item, &self.items(l)[i], i)
 
     def __setitem__(self, index, v):
         cdef pt_list_t *l
@@ -260,14 +267,32 @@ cdef class PtList(PtObject):
         self.mm.end(True)
 
     def __iter__(self):
-        cdef uint64_t i = 0
+        self.lp()
+        return PtListIterator(self)
+
+
+cdef class PtListIterator:
+    """Iterator over a PtList: sees changes made while iterating, like list's."""
+    cdef PtList lst
+    cdef uint64_t i
+
+    def __cinit__(self, PtList lst):
+        self.lst = lst
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef PtList lst = self.lst
         cdef pt_list_t *l
-        while True:
-            l = self.lp()
-            if i >= l.size:
-                return
-            yield load_value(self, self.ti.item, &self.items(l)[i], i, None)
-            i += 1
+        if lst is None:
+            raise StopIteration
+        l = lst.lp()
+        if self.i >= l.size:
+            self.lst = None
+            raise StopIteration
+        self.i += 1
+        return load_value(lst, lst.ti.item, &lst.items(l)[self.i - 1], self.i - 1)
 
 
 cdef PtList new_list(Session s, TypeInfo ti, object items):

@@ -53,14 +53,29 @@ cdef class Session:
 cdef class PtObject(PersistentBase):
     cdef TypeInfo ti
     cdef Session session
-    cdef pyp_slot_t *value_slot(self, uint64_t index, object key) except NULL
+    # volatile: `off` once its allocation was checked to hold valid_size bytes
+    # (an object never moves; `off` is reset when it is freed, rolled back or closed)
+    cdef uint64_t valid_off
+    cdef uint64_t valid_size
+    cdef char *checked(self, uint64_t n) except NULL
+    cdef int begin(self) except -1
+    cdef pyp_slot_t *value_slot(self, PtValue v) except NULL
+
+    cdef inline char *at(self, uint64_t n) except NULL:
+        """The object's memory, checked to hold `n` bytes (once per proxy)."""
+        if self.off == self.valid_off and n <= self.valid_size and self.off != 0:
+            return self.mm.base + self.off
+        return self.checked(n)
 
 
 cdef class PtValue:
     cdef readonly PtObject container
     cdef TypeInfo ti
-    cdef uint64_t index
-    cdef object key
+    cdef uint64_t index         # lists, structures: the slot's index; dicts: the entry's (a hint)
+    cdef uint64_t hint          # dicts: the table `index` is in; frozen values: the slot's offset
+    cdef uint64_t bits          # dicts: the key's payload at `index`; frozen values: the value's
+    cdef uint64_t khash         # dicts: the key's hash (the key is found by hash and payload)
+    cdef bint frozen            # a key or an item of a sorted list: read-only, a copy
     cdef pyp_slot_t *slot(self) except NULL
     cdef int add_int(self, int64_t d) except -1
     cdef int add_float(self, double f) except -1
@@ -78,6 +93,10 @@ cdef class PtByteString(PtObject):
 
 
 cdef class PtList(PtObject):
+    # volatile: the items array last checked (see items())
+    cdef uint64_t valid_items
+    cdef uint64_t valid_capacity
+    cdef pyp_slot_t *valid_slots
     cdef pt_list_t *lp(self) except NULL
     cdef pyp_slot_t *items(self, pt_list_t *l) except? NULL
     cdef uint64_t norm(self, index, uint64_t size, bint clamp) except? 0xffffffffffffffff
@@ -99,6 +118,10 @@ cdef struct LookupKey:
 
 
 cdef class PtDict(PtObject):
+    # volatile: the table last checked (see table())
+    cdef uint64_t valid_table
+    cdef uint64_t valid_mask
+    cdef pt_entry_t *valid_tab
     cdef pt_dict_t *dp(self) except NULL
     cdef pt_entry_t *table(self, pt_dict_t *d) except NULL
     cdef object prepare(self, object key, LookupKey *lk)
@@ -108,6 +131,7 @@ cdef class PtDict(PtObject):
     cdef object store(self, object key, object value, bint has_value)
     cdef object remove(self, object key, bint popping)
     cdef int need_values(self, str what) except -1
+    cdef object entry_value(self, pt_entry_t *tab, uint64_t i)
 
 
 cdef class PtBuffer(PtObject):
@@ -128,11 +152,13 @@ cdef int make_slot(Session s, TypeInfo ti, object v, pyp_slot_t *out) except -1
 cdef int release_unless_doomed(MemoryManager mm, pyp_slot_t slot) except -1
 cdef int store_slot(Session s, TypeInfo ti, pyp_slot_t *dst, object v) except -1
 cdef object load_ref(Session s, uint64_t off)
-cdef object load_value(PtObject owner, TypeInfo ti, pyp_slot_t *slot, uint64_t index, object key)
+cdef object load_value(PtObject owner, TypeInfo ti, pyp_slot_t *slot, uint64_t index)
+cdef object load_key(PtObject owner, TypeInfo ti, pyp_slot_t *slot)
 cdef object plain_value(Session s, TypeInfo ti, pyp_slot_t *slot)
 cdef int slot_equals(Session s, TypeInfo ti, pyp_slot_t *slot, object v) except -1
 
 # proxies
 cdef PtObject alloc_object(Session s, type cls, TypeInfo ti, size_t size)
-cdef PtValue make_value(PtObject owner, TypeInfo ti, uint64_t index, object key)
+cdef PtValue make_value(PtObject owner, TypeInfo ti, uint64_t index)
+cdef PtValue frozen_value(PtObject owner, TypeInfo ti, const pyp_slot_t *slot)
 cdef pt_bytes_t *bytes_at(MemoryManager mm, uint64_t off) except NULL

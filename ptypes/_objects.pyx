@@ -16,6 +16,7 @@ one per kind of object (one module, so that the hot paths between them,
 values in slots and the proxies that hold them, are direct C calls).  The
 cdef API other ptypes modules cimport is declared in _objects.pxd.
 """
+cimport cython
 import errno as _errno
 
 from pmemobj._core import InvalidPoolError

@@ -20,7 +20,17 @@ cdef class PtObject(PersistentBase):
         self.session = s
         return 0
 
-    cdef pyp_slot_t *value_slot(self, uint64_t index, object key) except NULL:
+    cdef char *checked(self, uint64_t n) except NULL:
+        cdef char *p = self.addr(n)         # raises for a gone object or a closed pool
+        self.valid_size = self.mm.usable_size(self.off)
+        self.valid_off = self.off
+        return p
+
+    cdef int begin(self) except -1:
+        self.at(sizeof(pt_head_t))
+        return self.mm.begin()
+
+    cdef pyp_slot_t *value_slot(self, PtValue v) except NULL:
         raise TypeError(f"{self!r} holds no values by index")
 
     @property
@@ -47,25 +57,38 @@ cdef PtObject alloc_object(Session s, type cls, TypeInfo ti, size_t size):
     return p
 
 
+@cython.freelist(64)
+@cython.no_gc               # holds only its container and type: no cycle runs through it
 cdef class PtValue:
     """A proxy of an Int or Float stored by value inside a container
-    (a structure field, a list item or a dict value)."""
+    (a structure field, a list item or a dict value), read and written in
+    place.  Keys of dicts and sets and the items of sorted collections are
+    frozen: read-only copies (changing one in place would break its table)."""
 
     cdef pyp_slot_t *slot(self) except NULL:
-        return self.container.value_slot(self.index, self.key)
+        if self.frozen:
+            raise TypeError(f"{self!r} is a key or a sorted item: it cannot be changed in place")
+        return self.container.value_slot(self)
 
     @property
     def contents(self):
-        cdef pyp_slot_t *s = self.slot()
+        cdef pyp_slot_t *s
+        cdef uint64_t bits
+        if self.frozen:
+            self.container.at(sizeof(pt_head_t))     # the pool is still open
+            bits = self.bits
+        else:
+            bits = self.slot().payload
         if self.ti.kind == K_INT:
-            return <int64_t>s.payload
-        return pt_bits_double(s.payload)
+            return <int64_t>bits
+        return pt_bits_double(bits)
 
     @contents.setter
     def contents(self, v):
         cdef MemoryManager mm = self.container.mm
         cdef pyp_slot_t new
         cdef pyp_slot_t *s
+        self.slot()                 # frozen values refuse before anything changes
         make_slot(self.container.session, self.ti, v, &new)
         self.container.begin()
         try:
@@ -150,27 +173,63 @@ cdef class PtValue:
         r = self.__eq__(other)
         return r if r is NotImplemented else not r
 
-    __hash__ = None
+    def __lt__(self, other):
+        return self.contents < _number_of(other)
+
+    def __le__(self, other):
+        return self.contents <= _number_of(other)
+
+    def __gt__(self, other):
+        return self.contents > _number_of(other)
+
+    def __ge__(self, other):
+        return self.contents >= _number_of(other)
+
+    def __hash__(self):
+        if not self.frozen:
+            raise TypeError(f"unhashable: {self!r} can change in place (hash its .contents)")
+        return hash(self.contents)
 
     def __bool__(self):
         return bool(self.contents)
 
     def __repr__(self):
-        cdef uint64_t where = 0
+        cdef uint64_t where = self.hint
         try:
-            where = <uint64_t>(<char *>self.slot() - <char *>self.container.addr(1)) + self.container.off
+            if not self.frozen:
+                where = <uint64_t>(<char *>self.slot() - self.container.mm.base)
             shown = repr(self.contents)
         except (ValueError, IndexError, KeyError):
             return f"<persistent {self.ti.name} object (gone)>"
         return f"<persistent {self.ti.name} object '{shown}' @offset 0x{where:x}>"
 
 
-cdef PtValue make_value(PtObject owner, TypeInfo ti, uint64_t index, object key):
+cdef object _number_of(object other):
+    """The number a PtValue is ordered against (TypeError for the rest)."""
+    if isinstance(other, PtValue):
+        return (<PtValue>other).contents
+    if isinstance(other, (int, float)):
+        return other
+    raise TypeError(f"persistent numbers compare with numbers, not {type(other).__name__}")
+
+
+cdef PtValue make_value(PtObject owner, TypeInfo ti, uint64_t index):
+    """A live proxy of the by-value item `index` of `owner` (a list or structure)."""
     cdef PtValue v = PtValue.__new__(PtValue)
     v.container = owner
     v.ti = ti
     v.index = index
-    v.key = key
+    return v
+
+
+cdef PtValue frozen_value(PtObject owner, TypeInfo ti, const pyp_slot_t *slot):
+    """A read-only proxy holding a copy of the by-value `slot` of `owner`."""
+    cdef PtValue v = PtValue.__new__(PtValue)
+    v.container = owner
+    v.ti = ti
+    v.frozen = True
+    v.bits = slot.payload
+    v.hint = <uint64_t>(<const char *>slot - owner.mm.base)
     return v
 
 

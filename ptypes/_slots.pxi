@@ -58,13 +58,13 @@ cdef int make_slot(Session s, TypeInfo ti, object v, pyp_slot_t *out) except -1:
     else:
         raise TypeError(f"Expected {ti.cls!r}, found {found_name(v)}")
     if p.session is not s:
-        p.addr(SLOT)
+        p.at(SLOT)
         raise TypeError(f"cannot store {p!r} of another storage in {s.storage()!r}")
     if ti.ptid not in p.ti.ancestors:
         raise TypeError(f"Expected {ti.cls!r}, found {p.ti.cls!r}")
     if isinstance(p, PtByteString):
         (<PtByteString>p).bp()
-    p.addr(SLOT)
+    p.at(SLOT)
     s.mm.incref(p.off)
     out.tag = PYP_TAG_REF
     out.payload = p.off
@@ -119,12 +119,24 @@ cdef PtByteString twin(PtByteString canon):
     return t
 
 
-cdef object load_value(PtObject owner, TypeInfo ti, pyp_slot_t *slot, uint64_t index, object key):
-    """The value in `slot`: a PtValue for by-value types, else a proxy or None."""
-    cdef uint64_t tag
+cdef object load_value(PtObject owner, TypeInfo ti, pyp_slot_t *slot, uint64_t index):
+    """The value in `slot` (item `index` of `owner`): a PtValue for by-value
+    types, else a proxy or None."""
     if ti.kind == K_INT or ti.kind == K_FLOAT:
-        return make_value(owner, ti, index, key)
-    tag = slot.tag
+        return make_value(owner, ti, index)
+    return load_ref_slot(owner, ti, slot)
+
+
+cdef object load_key(PtObject owner, TypeInfo ti, pyp_slot_t *slot):
+    """A value that cannot change in place (a key, a sorted item): a frozen
+    PtValue for by-value types, else a proxy."""
+    if ti.kind == K_INT or ti.kind == K_FLOAT:
+        return frozen_value(owner, ti, slot)
+    return load_ref_slot(owner, ti, slot)
+
+
+cdef inline object load_ref_slot(PtObject owner, TypeInfo ti, pyp_slot_t *slot):
+    cdef uint64_t tag = slot.tag
     if tag == PYP_TAG_REF:
         return load_ref(owner.session, slot.payload)
     if tag == PYP_TAG_NONE or tag == PYP_TAG_EMPTY:

@@ -5,24 +5,23 @@ cdef class PtStructure(PtObject):
     volatile base classes of its schema class."""
 
     cdef pt_struct_t *sp(self) except NULL:
-        cdef pt_struct_t *p = <pt_struct_t *>self.addr(sizeof(pt_struct_t))
-        self.addr(sizeof(pt_struct_t) + p.nfields * SLOT)
-        return p
-
-    cdef pyp_slot_t *value_slot(self, uint64_t index, object key) except NULL:
-        cdef pt_struct_t *p = <pt_struct_t *>self.addr(sizeof(pt_struct_t) + (index + 1) * SLOT)
-        if index >= p.nfields or p.nfields != self.ti.nfields:
+        cdef pt_struct_t *p = <pt_struct_t *>self.at(sizeof(pt_struct_t))
+        if p.nfields != self.ti.nfields:
             raise damaged(self.mm, f"structure at 0x{self.off:x} has {p.nfields} fields, "
                                    f"its type {self.ti.name} {self.ti.nfields}")
-        return &p.fields[index]
+        self.at(sizeof(pt_struct_t) + p.nfields * SLOT)
+        return p
+
+    cdef pyp_slot_t *value_slot(self, PtValue v) except NULL:
+        return &self.sp().fields[v.index]
 
     cdef object get_field(self, Field f):
-        return load_value(self, f.ti, self.value_slot(f.index, None), f.index, None)
+        return load_value(self, f.ti, &self.sp().fields[f.index], f.index)
 
     cdef int set_field(self, Field f, object v) except -1:
         self.begin()
         try:
-            store_slot(self.session, f.ti, self.value_slot(f.index, None), v)
+            store_slot(self.session, f.ti, &self.sp().fields[f.index], v)
         except BaseException:
             self.mm.end(False)
             raise
@@ -53,7 +52,7 @@ cdef class PtStructure(PtObject):
 
     def __setattr__(self, str name, value):
         cdef TypeInfo ti = self.ti
-        self.addr(sizeof(pt_struct_t))
+        self.at(sizeof(pt_struct_t))
         f = ti.fields.get(name)
         if f is None:
             raise AttributeError(f"{ti.cls!r} has no persistent field {name!r}")
