@@ -24,6 +24,7 @@ cdef extern from *:
 cdef extern from "ptypes_layout.h":
     uint64_t PT_STORAGE_MAGIC
     uint64_t PT_LAYOUT_VERSION
+    uint64_t PT_LAYOUT_VERSION_MIN
     uint64_t PT_TAG_DELETED
     uint64_t PT_MAX_NDIM
 
@@ -71,6 +72,42 @@ cdef extern from "ptypes_layout.h":
         uint64_t fill
         uint64_t mask
         uint64_t table
+
+    enum: PT_SKIP_MAXLEVEL
+
+    ctypedef struct pt_skiplist_t:
+        pyp_header_t h
+        uint64_t ptid
+        uint64_t size
+        uint64_t levels
+        uint64_t head[PT_SKIP_MAXLEVEL]
+
+    ctypedef struct pt_skipnode_t:
+        uint64_t level
+        uint64_t nkeys
+        pyp_slot_t value
+        pyp_slot_t keys[1]
+
+    ctypedef struct pt_node_t:
+        pyp_header_t h
+        uint64_t ptid
+        pyp_slot_t value
+        uint64_t kinds
+
+    ctypedef struct pt_edgekind_t:
+        uint64_t ptid
+        pyp_slot_t out "out"
+        pyp_slot_t in_ "in"
+        uint64_t next
+
+    ctypedef struct pt_edge_t:
+        pyp_header_t h
+        uint64_t ptid
+        pyp_slot_t from_ "from"
+        pyp_slot_t to
+        pyp_slot_t value
+        pyp_slot_t next_out
+        pyp_slot_t next_in
 
     ctypedef struct pt_buffer_t:
         pyp_header_t h

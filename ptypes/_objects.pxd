@@ -16,7 +16,9 @@ cdef enum:
     K_LIST = 5
     K_DICT = 6
     K_BUFFER = 7
-    K_MAX = 16
+    K_SKIPLIST = 8             # ptypes._skiplist
+    K_NODE = 9                 # ptypes._graph
+    K_EDGE = 10                # ptypes._graph
 
 cdef enum:
     LIST_CHUNK = 16            # list slots snapshotted together when appending
@@ -40,8 +42,12 @@ cdef class TypeInfo:
     cdef readonly dict fields           # structures: name -> Field
     cdef readonly list field_list       # structures: Fields in slot order
     cdef readonly uint64_t nfields      # len(field_list)
-    cdef public TypeInfo item           # lists: the item type; dicts: the key type
-    cdef public TypeInfo value          # dicts: the value type; None for sets
+    cdef public TypeInfo item           # lists, skip lists: the item type; dicts: the key type;
+                                        # edges: the type of their from node
+    cdef public TypeInfo value          # dicts: the value type (None for sets); nodes and edges:
+                                        # the type of their contents
+    cdef public TypeInfo target         # edges: the type of their to node
+    cdef public object sortkey          # skip lists: how the sort key is taken from an item
 
 
 cdef class Session:
@@ -60,6 +66,7 @@ cdef class PtObject(PersistentBase):
     cdef char *checked(self, uint64_t n) except NULL
     cdef int begin(self) except -1
     cdef pyp_slot_t *value_slot(self, PtValue v) except NULL
+    cdef pyp_slot_t *slot_at(self, uint64_t index) except NULL
 
     cdef inline char *at(self, uint64_t n) except NULL:
         """The object's memory, checked to hold `n` bytes (once per proxy)."""

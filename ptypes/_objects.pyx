@@ -50,9 +50,9 @@ include "_buffer.pxi"
 include "_storage_root.pxi"
 
 
-cdef dict _KIND_CLASS = {K_STRUCT: PtStructure, K_BYTES: PtByteString, K_LIST: PtList,
-                         K_DICT: PtDict, K_BUFFER: PtBuffer}
-
+for _kind, _cls in ((K_STRUCT, PtStructure), (K_BYTES, PtByteString), (K_LIST, PtList),
+                    (K_DICT, PtDict), (K_BUFFER, PtBuffer)):
+    register_kind(_kind, _cls)
 register_traverse(PtStructure, traverse_structure)
 register_traverse(PtList, traverse_list)
 register_traverse(PtDict, traverse_dict)

@@ -31,6 +31,10 @@ cdef class PtObject(PersistentBase):
         return self.mm.begin()
 
     cdef pyp_slot_t *value_slot(self, PtValue v) except NULL:
+        return self.slot_at(v.index)
+
+    cdef pyp_slot_t *slot_at(self, uint64_t index) except NULL:
+        """Slot `index` of the object (structures: a field; nodes and edges: 0, the contents)."""
         raise TypeError(f"{self!r} holds no values by index")
 
     @property

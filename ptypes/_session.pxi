@@ -2,7 +2,22 @@
 # Field), the Session of the storage that has a pool open, and the kinds.
 
 KINDS = {'Int': K_INT, 'Float': K_FLOAT, 'ByteString': K_BYTES, 'Structure': K_STRUCT,
-         'List': K_LIST, 'Dict': K_DICT, 'Buffer': K_BUFFER}
+         'List': K_LIST, 'Dict': K_DICT, 'Buffer': K_BUFFER,
+         'SkipList': K_SKIPLIST, 'Node': K_NODE, 'Edge': K_EDGE}
+
+# kind -> the proxy class of its objects (checked when one is read)
+cdef dict _KIND_CLASS = {}
+# kind -> new(session, ti, args, kw): creates an object inside a transaction
+# (kinds defined by other modules, which register them)
+cdef dict _KIND_NEW = {}
+
+
+def register_kind(int kind, type cls, new=None):
+    """Register the proxy class of a kind (and, for kinds defined outside this
+    module, the function that creates its objects)."""
+    _KIND_CLASS[kind] = cls
+    if new is not None:
+        _KIND_NEW[kind] = new
 
 
 cdef class Field:

@@ -10,9 +10,10 @@ cdef class PtStorageRoot(PersistentBase):
         if r.magic != PT_STORAGE_MAGIC:
             raise InvalidPoolError(_errno.EINVAL, "not a ptypes storage (bad magic in the storage root)",
                                    self.mm.filename)
-        if r.version != PT_LAYOUT_VERSION:
+        if not PT_LAYOUT_VERSION_MIN <= r.version <= PT_LAYOUT_VERSION:
             raise InvalidPoolError(_errno.EINVAL, f"ptypes layout version {r.version} is not supported "
-                                   f"(this library reads version {PT_LAYOUT_VERSION})", self.mm.filename)
+                                   f"(this library reads versions {PT_LAYOUT_VERSION_MIN} to "
+                                   f"{PT_LAYOUT_VERSION})", self.mm.filename)
         return r
 
     cdef int p_new(self, MemoryManager mm) except -1:
@@ -47,6 +48,11 @@ cdef class PtStorageRoot(PersistentBase):
         """Offset of the Root structure (0 before it is created)."""
         cdef pt_storage_t *r = self.sp()
         return r.root.payload if r.root.tag == PYP_TAG_REF else 0
+
+    @property
+    def version(self):
+        """The layout version the storage was created with."""
+        return self.sp().version
 
     def registry(self, Session s):
         cdef pt_storage_t *r = self.sp()
@@ -96,6 +102,16 @@ def create(TypeInfo ti, tuple args, dict kw):
                         f"instantiated inside a container (e.g. in Structure)")
     if ti.abstract:
         raise TypeError(f"{ti.cls!r} is abstract: instantiate a structure derived from it")
+    new = _KIND_NEW.get(ti.kind)
+    if new is not None:
+        mm.begin()
+        try:
+            p = new(s, ti, args, kw)
+        except BaseException:
+            mm.end(False)
+            raise
+        mm.end(True)
+        return p
     if ti.kind == K_STRUCT and args:
         raise TypeError(f"{ti.cls!r} takes only keyword arguments (initial values of its fields)")
     if ti.kind != K_STRUCT and kw and not (ti.kind == K_DICT and tuple(kw) == ('size',) and not args):

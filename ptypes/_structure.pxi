@@ -12,8 +12,11 @@ cdef class PtStructure(PtObject):
         self.at(sizeof(pt_struct_t) + p.nfields * SLOT)
         return p
 
-    cdef pyp_slot_t *value_slot(self, PtValue v) except NULL:
-        return &self.sp().fields[v.index]
+    cdef pyp_slot_t *slot_at(self, uint64_t index) except NULL:
+        cdef pt_struct_t *p = self.sp()
+        if index >= p.nfields:
+            raise IndexError(f"{self!r} has {p.nfields} fields")
+        return &p.fields[index]
 
     cdef object get_field(self, Field f):
         return load_value(self, f.ti, &self.sp().fields[f.index], f.index)
