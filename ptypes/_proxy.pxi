@@ -197,6 +197,9 @@ cdef class PtValue:
     def __bool__(self):
         return bool(self.contents)
 
+    def __str__(self):
+        return str(self.contents)
+
     def __repr__(self):
         cdef uint64_t where = self.hint
         try:

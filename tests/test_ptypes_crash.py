@@ -174,3 +174,67 @@ def test_sigkill_during_skiplist_updates(pool_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
     subprocess.run([sys.executable, '-c', SKIPLIST_SETUP, pool_path], check=True, env=env, timeout=60)
     kill_children(pool_path, SKIPLIST_CHILD, lambda path: run_check(SKIPLIST_CHECK, path))
+
+
+GRAPH_SETUP = r"""
+import sys
+from ptypes.storage import Storage, List
+from ptypes.graph import Node, Edge
+
+class Graph(Storage):
+    def populateSchema(self):
+        N = self.define(Node('N')[self.schema.Int])
+        self.define(Edge('E')[N, N, self.schema.Int])
+        self.define(List('Ns')[N])
+        class Root(self.schema.Structure):
+            nodes = self.schema.Ns
+            n = self.schema.Int
+
+with Graph(sys.argv[1], fileSize=64 << 20) as s:
+    s.root.nodes = [s.schema.N(i) for i in range(5)]
+"""
+
+# step i adds edge i; every fourth step removes the edge added two steps before
+GRAPH_CHILD = r"""
+import sys
+from ptypes.storage import Storage
+s = Storage(sys.argv[1])
+r = s.root
+nodes = list(r.nodes)
+i = r.n.contents
+while True:
+    with s.transaction():
+        s.schema.E(nodes[i % 5], nodes[i * 3 % 5], i)
+        if i % 4 == 3:
+            old = next(e for e in nodes[(i - 2) % 5].outEdges(s.schema.E) if e.contents.contents == i - 2)
+            old.remove()
+            del old
+        r.n.inc()
+    i += 1
+    print(i, flush=True)
+"""
+
+GRAPH_CHECK = r"""
+import sys
+from ptypes.storage import Storage
+s = Storage(sys.argv[1])
+r = s.root
+n = r.n.contents
+edges = [j for j in range(n) if not (j % 4 == 1 and j + 2 < n)]
+for k, node in enumerate(r.nodes):
+    assert [e.contents.contents for e in node.outEdges(s.schema.E)] == [j for j in reversed(edges) if j % 5 == k]
+    assert [e.contents.contents for e in node.inEdges(s.schema.E)] == [j for j in reversed(edges) if j * 3 % 5 == k]
+    assert all(e.fromNode.contents.contents == k for e in node.outEdges(s.schema.E))
+del r, node
+stats = s.gc()
+assert stats['freed_total'] == 0 and stats['refcounts_fixed'] == 0, stats
+s.close()
+print(n)
+"""
+
+
+@pytest.mark.crash
+def test_sigkill_during_graph_updates(pool_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
+    subprocess.run([sys.executable, '-c', GRAPH_SETUP, pool_path], check=True, env=env, timeout=60)
+    kill_children(pool_path, GRAPH_CHILD, lambda path: run_check(GRAPH_CHECK, path))
