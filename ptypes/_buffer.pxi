@@ -2,9 +2,15 @@
 # objects with their format and shape.
 
 cdef class PtBuffer(PtObject):
-    """A persistent copy of a buffer-protocol object.  Exports are read-only:
-    changing persistent memory behind the transactions' back would not be
-    crash safe; assign a new Buffer instead."""
+    """A persistent copy of a buffer-protocol object, exported without copying.
+
+    Inside a transaction of this thread an export is writable: its data is
+    added to the transaction first (snapshotted), so what is written through
+    a memoryview or a numpy array commits or rolls back with the transaction.
+    Outside one, exports are read-only (a request for a writable one raises
+    BufferError): such writes would be in no transaction.  A view kept after
+    its transaction ended is still writable for Python, but what is written
+    through it then is in no transaction: release views inside the block."""
 
     cdef pt_buffer_t *bp(self) except NULL:
         cdef pt_buffer_t *b = <pt_buffer_t *>self.at(sizeof(pt_buffer_t))
@@ -21,12 +27,17 @@ cdef class PtBuffer(PtObject):
 
     def __getbuffer__(self, Py_buffer *view, int flags):
         cdef pt_buffer_t *b = self.bp()
-        if flags & PyBUF_WRITABLE:
-            raise BufferError("persistent buffers are read-only (assign a new Buffer to change one)")
+        cdef bint writable = self.mm.owner == PyThread_get_thread_ident()
+        if writable:
+            if b.nbytes:
+                self.mm.snapshot(<char *>b + b.data_off, b.nbytes)
+        elif flags & PyBUF_WRITABLE:
+            raise BufferError("persistent buffers are writable inside a transaction only "
+                              "(with storage.transaction(): ...), so that writes commit or roll back")
         view.buf = <char *>b + b.data_off
         view.obj = self
         view.len = b.nbytes
-        view.readonly = 1
+        view.readonly = not writable
         view.itemsize = b.itemsize
         view.format = (<char *>b + sizeof(pt_buffer_t) + 16 * b.ndim) if flags & PyBUF_FORMAT else NULL
         if flags & PyBUF_ND:

@@ -28,6 +28,7 @@ from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_
                              PyBuffer_ToContiguous, PyBUF_FULL_RO, PyBUF_WRITABLE, PyBUF_FORMAT,
                              PyBUF_ND, PyBUF_STRIDES)
 from cpython.object cimport PyObject_GenericGetAttr, PyObject_Hash
+from cpython.pythread cimport PyThread_get_thread_ident
 
 from pmemobj._core cimport (MemoryManager, PersistentBase, register_traverse, visit_slots, visit_fn,
                             pyp_slot_t, pyp_header_t, PYP_TAG_EMPTY, PYP_TAG_NONE, PYP_TAG_INT,

@@ -238,3 +238,60 @@ def test_sigkill_during_graph_updates(pool_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
     subprocess.run([sys.executable, '-c', GRAPH_SETUP, pool_path], check=True, env=env, timeout=60)
     kill_children(pool_path, GRAPH_CHILD, lambda path: run_check(GRAPH_CHECK, path))
+
+
+BUFFER_SETUP = r"""
+import sys
+import numpy as np
+from ptypes.storage import Storage
+from ptypes.buffer import Buffer
+
+class Buffers(Storage):
+    def populateSchema(self):
+        self.define(Buffer)
+        class Root(self.schema.Structure):
+            buf = self.schema.Buffer
+            n = self.schema.Int
+
+with Buffers(sys.argv[1], fileSize=64 << 20) as s:
+    s.root.buf = s.schema.Buffer(np.zeros((250, 400), dtype=np.int64))
+"""
+
+# step i writes i + 1 into every element through a numpy array of the pool memory
+BUFFER_CHILD = r"""
+import sys
+import numpy as np
+from ptypes.storage import Storage
+s = Storage(sys.argv[1])
+r = s.root
+i = r.n.contents
+while True:
+    with s.transaction():
+        a = np.asarray(r.buf)
+        for row in range(a.shape[0]):
+            a[row] = i + 1
+        del a
+        r.n.inc()
+    i += 1
+    print(i, flush=True)
+"""
+
+BUFFER_CHECK = r"""
+import sys
+import numpy as np
+from ptypes.storage import Storage
+with Storage(sys.argv[1]) as s:
+    n = s.root.n.contents
+    a = np.asarray(s.root.buf)
+    assert a.shape == (250, 400) and (a == n).all(), (n, np.unique(a))
+    del a
+print(n)
+"""
+
+
+@pytest.mark.crash
+def test_sigkill_during_writes_through_numpy(pool_path):
+    pytest.importorskip("numpy")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
+    subprocess.run([sys.executable, '-c', BUFFER_SETUP, pool_path], check=True, env=env, timeout=60)
+    kill_children(pool_path, BUFFER_CHILD, lambda path: run_check(BUFFER_CHECK, path))
