@@ -31,6 +31,7 @@ from ptypes import _objects
 cdef enum:
     NODE_KEYS = 32               # offset of pt_skipnode_t.keys
     MAX_PARTS = 16               # parts of a sort key
+    MIN_NODE_OFF = 4096          # no allocation lies in the pool's first page
 
 
 # -- the sort key ---------------------------------------------------------------
@@ -245,7 +246,7 @@ cdef class PtSkipList(PtObject):
         """Fill `probe` from a key (a tuple for keys of several parts)."""
         cdef SortKey k = self.sk()
         cdef int i
-        memset(probe, 0, MAX_PARTS * sizeof(Probe))
+        memset(probe, 0, (k.nparts or 1) * sizeof(Probe))
         if k.nparts == 0:
             if k.kinds[0] == 0:
                 raise TypeError(f"{k.item.cls!r} does not define a sort order!")
@@ -272,18 +273,43 @@ cdef class PtSkipList(PtObject):
 
     cdef int search(self, pt_skiplist_t *l, Probe *probe, bint after_equals, uint64_t *update) except -1:
         """Fill update[i] with the last node (0: the head) at level i whose key
-        is below the probe (or not above it, when `after_equals`)."""
-        cdef uint64_t x = 0, nxt, steps = 0, limit = (l.size + 1) * (l.levels + 1)
+        is below the probe (or not above it, when `after_equals`).
+
+        The hot loop of every operation: nodes are checked inline against the
+        mapping and their own sizes (as node() does), and Int keys compared
+        inline."""
+        cdef SortKey k = self.sk()
+        cdef char *base = self.mm.base
+        cdef uint64_t psize = self.mm.pool_size, nkeys = k.nparts, fixed = NODE_KEYS + nkeys * SLOT
+        cdef uint64_t x = 0, nxt, steps = 0, limit = (l.size + 1) * (l.levels + 1), xlevel = PT_SKIP_MAXLEVEL
+        cdef uint64_t *nexts = l.head
+        cdef bint int_key = nkeys == 0 and k.kinds[0] == K_INT and not probe.is_float
         cdef int level = <int>l.levels - 1, c
+        cdef int64_t a
+        cdef pt_skipnode_t *n
         while level >= 0:
+            if <uint64_t>level >= xlevel:
+                raise damaged(self.mm, f"skip list node at 0x{x:x} is linked above its level")
             while True:
-                nxt = self.next_of(l, x, level)[0]
+                nxt = nexts[level]
                 if nxt == 0:
                     break
-                c = self.cmp_node(self.node(nxt), probe)
+                if nxt < MIN_NODE_OFF or nxt > psize - fixed:
+                    raise damaged(self.mm, f"skip list node at 0x{nxt:x} lies outside the pool")
+                n = <pt_skipnode_t *>(base + nxt)
+                if n.level == 0 or n.level > PT_SKIP_MAXLEVEL or n.nkeys != nkeys or \
+                        nxt + fixed + n.level * 8 > psize:
+                    raise damaged(self.mm, f"skip list node at 0x{nxt:x} has a bad header")
+                if int_key and n.value.tag == PYP_TAG_INT:
+                    a = <int64_t>n.value.payload
+                    c = (a > probe.ival) - (a < probe.ival)
+                else:
+                    c = self.cmp_node(n, probe)
                 if c > 0 or (c == 0 and not after_equals):
                     break
                 x = nxt
+                xlevel = n.level
+                nexts = <uint64_t *>(<char *>n + fixed)
                 steps += 1
                 if steps > limit:
                     raise damaged(self.mm, f"skip list at 0x{self.off:x} has a cycle")
@@ -364,7 +390,7 @@ cdef class PtSkipList(PtObject):
         """Fill `probe` with the key stored with an item (its value slot and key slots)."""
         cdef SortKey k = self.sk()
         cdef int i
-        memset(probe, 0, MAX_PARTS * sizeof(Probe))
+        memset(probe, 0, (k.nparts or 1) * sizeof(Probe))
         if k.nparts == 0:
             return probe_slot(self.mm, k.kinds[0], value, probe)
         for i in range(k.nparts):
