@@ -6,14 +6,18 @@ from ptypes._layout cimport pt_node_t, pt_edgekind_t, pt_edge_t
 from ptypes._objects cimport PtObject
 
 
-cdef class PtNode(PtObject):
+cdef class PtGraphItem(PtObject):
+    pass
+
+
+cdef class PtNode(PtGraphItem):
     cdef pt_node_t *np(self) except NULL
     cdef pyp_slot_t *slot_at(self, uint64_t index) except NULL
     cdef pt_edgekind_t *kind(self, uint64_t ptid, bint create) except? NULL
     cdef EdgeIterator edges(self, edgeType, int direction)
 
 
-cdef class PtEdge(PtObject):
+cdef class PtEdge(PtGraphItem):
     cdef pt_edge_t *ep(self) except NULL
     cdef pyp_slot_t *slot_at(self, uint64_t index) except NULL
     cdef PtNode node_at(self, pyp_slot_t *s)

@@ -3,13 +3,14 @@ from typing import Any, Dict, Iterator, Tuple
 
 from ._objects import PtObject, Session, TypeInfo
 
-class PtNode(PtObject):
+class PtGraphItem(PtObject):
     contents: Any
+
+class PtNode(PtGraphItem):
     def outEdges(self, edgeType: Any) -> EdgeIterator: ...
     def inEdges(self, edgeType: Any) -> EdgeIterator: ...
 
-class PtEdge(PtObject):
-    contents: Any
+class PtEdge(PtGraphItem):
     @property
     def fromNode(self) -> PtNode: ...
     @property

@@ -35,8 +35,39 @@ cdef TypeInfo edge_type(PtObject node, object cls):
     return <TypeInfo>ti
 
 
-cdef class PtNode(PtObject):
+cdef class PtGraphItem(PtObject):
+    """What nodes and edges share: their contents (slot 0) and their repr."""
+    what = "item"
+
+    @property
+    def contents(self):
+        """The value the node or edge holds (None for edge types without contents)."""
+        cdef pyp_slot_t *s = self.slot_at(0)
+        if self.ti.value is None:
+            return None
+        return load_value(self, self.ti.value, s, 0)
+
+    @contents.setter
+    def contents(self, value):
+        if self.ti.value is None:
+            raise TypeError(f"{self.ti.cls!r} holds no contents")
+        self.begin()
+        try:
+            store_slot(self.session, self.ti.value, self.slot_at(0), value)
+        except BaseException:
+            self.mm.end(False)
+            raise
+        self.mm.end(True)
+
+    def __repr__(self):
+        if self.ti is None or self.off == 0:
+            return PtObject.__repr__(self)
+        return f"<persistent graph {self.what} '{self.ti.name}' @offset 0x{self.off:x} referring to {self.contents!r} >"
+
+
+cdef class PtNode(PtGraphItem):
     """A node of a property graph: its contents and its edges."""
+    what = "node"
 
     cdef pt_node_t *np(self) except NULL:
         return <pt_node_t *>self.at(sizeof(pt_node_t))
@@ -72,21 +103,6 @@ cdef class PtNode(PtObject):
         n.kinds = off
         return k
 
-    @property
-    def contents(self):
-        """The value the node holds."""
-        return load_value(self, self.ti.value, &self.np().value, 0)
-
-    @contents.setter
-    def contents(self, value):
-        self.begin()
-        try:
-            store_slot(self.session, self.ti.value, &self.np().value, value)
-        except BaseException:
-            self.mm.end(False)
-            raise
-        self.mm.end(True)
-
     def outEdges(self, edgeType):
         """The edges of type `edgeType` leaving this node, newest first."""
         return self.edges(edgeType, OUT)
@@ -106,14 +122,11 @@ cdef class PtNode(PtObject):
                 (k.out if direction == OUT else k.in_).tag == PYP_TAG_REF else 0
         return it
 
-    def __repr__(self):
-        if self.ti is None or self.off == 0:
-            return PtObject.__repr__(self)
-        return f"<persistent graph node '{self.ti.name}' @offset 0x{self.off:x} referring to {self.contents!r} >"
 
 
-cdef class PtEdge(PtObject):
+cdef class PtEdge(PtGraphItem):
     """A directed edge of a property graph between two nodes, with contents."""
+    what = "edge"
 
     cdef pt_edge_t *ep(self) except NULL:
         return <pt_edge_t *>self.at(sizeof(pt_edge_t))
@@ -140,26 +153,6 @@ cdef class PtEdge(PtObject):
     def toNode(self):
         """The node the edge enters."""
         return self.node_at(&self.ep().to)
-
-    @property
-    def contents(self):
-        """The value the edge holds."""
-        if self.ti.value is None:
-            self.ep()
-            return None
-        return load_value(self, self.ti.value, &self.ep().value, 0)
-
-    @contents.setter
-    def contents(self, value):
-        if self.ti.value is None:
-            raise TypeError(f"{self.ti.cls!r} holds no contents")
-        self.begin()
-        try:
-            store_slot(self.session, self.ti.value, &self.ep().value, value)
-        except BaseException:
-            self.mm.end(False)
-            raise
-        self.mm.end(True)
 
     def remove(self):
         """Take the edge out of the graph: its nodes no longer list it."""
@@ -205,10 +198,6 @@ cdef class PtEdge(PtObject):
         self.mm.decref(self.off)         # the link's reference to this edge
         return 0
 
-    def __repr__(self):
-        if self.ti is None or self.off == 0:
-            return PtObject.__repr__(self)
-        return f"<persistent graph edge '{self.ti.name}' @offset 0x{self.off:x} referring to {self.contents!r} >"
 
 
 cdef class EdgeIterator:

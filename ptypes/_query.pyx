@@ -226,8 +226,12 @@ cdef class Attribute(BindingRule):
         self.bindingRule = bindingRule
         self.attributeName = attributeName
 
+    cdef object source(self, QueryContext result):
+        """What the attribute is read from."""
+        return result.dick[self.bindingRule.name]
+
     cdef int getAll(self, query, QueryContext result) except -1:
-        obj = result.dick[self.bindingRule.name]
+        obj = self.source(result)
         try:
             value = getattr(obj, self.attributeName or self.name)
         except AttributeError as e:
@@ -245,8 +249,11 @@ cdef class Contents(BindingRule):
         BindingRule.__init__(self, bindingRule, shortCut=shortCut)
         self.bindingRule = bindingRule
 
+    cdef object source(self, QueryContext result):
+        return result.dick[self.bindingRule.name]
+
     cdef int getAll(self, query, QueryContext result) except -1:
-        result.dick[self.name] = result.dick[self.bindingRule.name].contents
+        result.dick[self.name] = self.source(result).contents
         return self.recurse(query, result)
 
 
@@ -304,39 +311,18 @@ cdef PtNode bound_node(QueryContext result, BindingRule rule):
     return <PtNode>node
 
 
-cdef class NodeContents(BindingRule):
+cdef class NodeContents(Contents):
     """Bind the contents of the node another rule bound."""
-    cdef BindingRule nodeBindingRule
 
-    def __init__(self, BindingRule nodeBindingRule, bint shortCut=False):
-        BindingRule.__init__(self, nodeBindingRule, shortCut=shortCut)
-        self.nodeBindingRule = nodeBindingRule
-
-    cdef int getAll(self, query, QueryContext result) except -1:
-        result.dick[self.name] = bound_node(result, self.nodeBindingRule).contents
-        return self.recurse(query, result)
+    cdef object source(self, QueryContext result):
+        return bound_node(result, self.bindingRule)
 
 
-cdef class NodeAttribute(BindingRule):
+cdef class NodeAttribute(Attribute):
     """Bind an attribute (a field) of the contents of the node another rule bound."""
-    cdef readonly str attributeName
-    cdef BindingRule nodeBindingRule
 
-    def __init__(self, BindingRule nodeBindingRule, attributeName=None, bint shortCut=False):
-        BindingRule.__init__(self, nodeBindingRule, shortCut=shortCut)
-        self.nodeBindingRule = nodeBindingRule
-        self.attributeName = attributeName
-
-    cdef int getAll(self, query, QueryContext result) except -1:
-        node = bound_node(result, self.nodeBindingRule)
-        contents = node.contents
-        try:
-            value = getattr(contents, self.attributeName or self.name)
-        except AttributeError as e:
-            raise AttributeError(f"{e} (rule {self.name!r} reading {self.attributeName or self.name!r} "
-                                 f"of the contents of {node!r})") from None
-        result.dick[self.name] = value
-        return self.recurse(query, result)
+    cdef object source(self, QueryContext result):
+        return bound_node(result, self.bindingRule).contents
 
 
 cdef class FindEdge(BindingRule):

@@ -88,6 +88,23 @@ def kill_children(pool_path, child_code, check, rounds=4, seed=7):
     return done
 
 
+# the end of a check script: nothing for gc to free or repair, then the count of updates
+CLEAN_CLOSE = r"""
+stats = s.gc()
+assert stats['freed_total'] == 0 and stats['refcounts_fixed'] == 0, stats
+s.close()
+print(n)
+"""
+
+
+def crash_campaign(pool_path, setup, child, check):
+    """Create the storage with the script `setup`, then SIGKILL children
+    running `child`, checking the storage with the script `check` each time."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
+    subprocess.run([sys.executable, '-c', setup, pool_path], check=True, env=env, timeout=60)
+    kill_children(pool_path, child, lambda path: run_check(check, path))
+
+
 def run_check(code, path):
     """Run a check in a fresh interpreter; it prints how many updates it found."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
@@ -162,18 +179,12 @@ assert [x.contents for x in r.ints] == ints and len(r.ints) == len(ints)
 assert [x.contents for x in r.names] == names
 assert all(r.ints[k].contents == k for k in ints[::17])
 del r
-stats = s.gc()
-assert stats['freed_total'] == 0 and stats['refcounts_fixed'] == 0, stats
-s.close()
-print(n)
-"""
+""" + CLEAN_CLOSE
 
 
 @pytest.mark.crash
 def test_sigkill_during_skiplist_updates(pool_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
-    subprocess.run([sys.executable, '-c', SKIPLIST_SETUP, pool_path], check=True, env=env, timeout=60)
-    kill_children(pool_path, SKIPLIST_CHILD, lambda path: run_check(SKIPLIST_CHECK, path))
+    crash_campaign(pool_path, SKIPLIST_SETUP, SKIPLIST_CHILD, SKIPLIST_CHECK)
 
 
 GRAPH_SETUP = r"""
@@ -226,18 +237,12 @@ for k, node in enumerate(r.nodes):
     assert [e.contents.contents for e in node.inEdges(s.schema.E)] == [j for j in reversed(edges) if j * 3 % 5 == k]
     assert all(e.fromNode.contents.contents == k for e in node.outEdges(s.schema.E))
 del r, node
-stats = s.gc()
-assert stats['freed_total'] == 0 and stats['refcounts_fixed'] == 0, stats
-s.close()
-print(n)
-"""
+""" + CLEAN_CLOSE
 
 
 @pytest.mark.crash
 def test_sigkill_during_graph_updates(pool_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
-    subprocess.run([sys.executable, '-c', GRAPH_SETUP, pool_path], check=True, env=env, timeout=60)
-    kill_children(pool_path, GRAPH_CHILD, lambda path: run_check(GRAPH_CHECK, path))
+    crash_campaign(pool_path, GRAPH_SETUP, GRAPH_CHILD, GRAPH_CHECK)
 
 
 BUFFER_SETUP = r"""
@@ -292,6 +297,4 @@ print(n)
 @pytest.mark.crash
 def test_sigkill_during_writes_through_numpy(pool_path):
     pytest.importorskip("numpy")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
-    subprocess.run([sys.executable, '-c', BUFFER_SETUP, pool_path], check=True, env=env, timeout=60)
-    kill_children(pool_path, BUFFER_CHILD, lambda path: run_check(BUFFER_CHECK, path))
+    crash_campaign(pool_path, BUFFER_SETUP, BUFFER_CHILD, BUFFER_CHECK)
