@@ -22,7 +22,7 @@ from pmemobj._core cimport (MemoryManager, register_traverse, visit_fn, visit_sl
                             PYP_TYPE_NUM_RAW, VISIT_RAW)
 from ptypes._layout cimport (pt_skiplist_t, pt_skipnode_t, pt_bytes_t, pt_bits_double, pt_double_bits,
                              PT_SKIP_MAXLEVEL, SLOT)
-from ptypes._objects cimport (TypeInfo, Session, PtObject, PtValue, PtByteString, K_INT, K_FLOAT, K_BYTES,
+from ptypes._objects cimport (Field, TypeInfo, Session, PtObject, PtValue, PtByteString, K_INT, K_FLOAT, K_BYTES,
                               K_STRUCT, K_NODE, K_SKIPLIST, make_slot, load_key, load_ref, damaged,
                               bytes_at, alloc_object, found_name, release_unless_doomed)
 
@@ -43,7 +43,6 @@ cdef class SortKey:
     cdef readonly list paths          # [[name, ...], ...]; [] when the item is its key
     cdef readonly int nparts          # 0 when the item is its key
     cdef int kinds[MAX_PARTS]         # of each part (or of the item): K_INT, K_FLOAT, K_BYTES, or 0
-    cdef list steps                   # per part: the slot indices that lead to it
     cdef TypeInfo item
 
     cdef int kind(self, int i):
@@ -61,18 +60,14 @@ def build_type(TypeInfo ti, dict desc):
     k.item = ti.item
     k.paths = [list(p) for p in paths]
     k.nparts = len(paths)
-    k.steps = []
     if not paths:
         k.kinds[0] = ti.item.kind if ti.item.kind in (K_INT, K_FLOAT, K_BYTES) else 0
     for i, path in enumerate(paths):
-        part, steps = ti.item, []
+        part = ti.item
         for name in path:
             if part.kind == K_STRUCT and name in part.fields:
-                f = part.fields[name]
-                steps.append(f.index)
-                part = f.ti
+                part = part.fields[name].ti
             elif part.kind == K_NODE and name == "contents":
-                steps.append(0)
                 part = part.value
             else:
                 raise TypeError(f"the sort key {'.'.join(path)!r} of {ti.name}: {part.cls!r} has no "
@@ -81,7 +76,6 @@ def build_type(TypeInfo ti, dict desc):
             raise TypeError(f"the sort key {'.'.join(path)!r} of {ti.name} is a {part.cls!r}, which "
                             f"has no sort order (Int, Float and ByteString have one)")
         k.kinds[i] = part.kind
-        k.steps.append(steps)
     ti.sortkey = k
 
 
@@ -343,13 +337,14 @@ cdef class PtSkipList(PtObject):
             keys[i].tag = PYP_TAG_EMPTY
         for i in range(k.nparts):
             p = <PtObject>item
-            steps = k.steps[i]
-            for n in range(len(steps)):
-                s = p.slot_at(steps[n])
-                if n == len(steps) - 1:
+            path = k.paths[i]
+            for n in range(len(path)):
+                # by name: a structure derived from the item type may place a field elsewhere
+                s = p.slot_at(0 if p.ti.kind == K_NODE else (<Field>p.ti.fields[path[n]]).index)
+                if n == len(path) - 1:
                     break
                 if s.tag != PYP_TAG_REF:
-                    raise TypeError(f"the sort key {'.'.join(k.paths[i])!r} of {item!r} is not set (None)")
+                    raise TypeError(f"the sort key {'.'.join(path)!r} of {item!r} is not set (None)")
                 p = <PtObject>load_ref(self.session, s.payload)
             if k.kinds[i] == K_BYTES:
                 if s.tag != PYP_TAG_REF:

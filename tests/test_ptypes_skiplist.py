@@ -385,3 +385,31 @@ def test_the_sort_order_is_stored_as_field_paths(pool_path):
     assert b'"key": [["age"]]' in data and b'"key": [["name"], ["age"]]' in data
     with Storage(pool_path) as s:
         assert s.root.byAge[3].name.contents == b'x'
+
+
+def test_items_of_a_derived_structure(pool_path):
+    """A structure derived from two bases keeps the key field of the second
+    one in another slot: the key is still read by its name."""
+    class Derived(Storage):
+        def populateSchema(self):
+            class Named(self.schema.Structure):
+                name = self.schema.ByteString
+
+            class Aged(self.schema.Structure):
+                age = self.schema.Int
+
+            class Person(Named, Aged):
+                pass
+
+            self.define(SkipList('ByAge')[Aged, operator.attrgetter('age')])
+
+            class Root(self.schema.Structure):
+                byAge = self.schema.ByAge
+
+    with Derived(pool_path) as s:
+        s.root.byAge = s.schema.ByAge()
+        for name, age in ((b'x', 3), (b'y', 1), (b'z', 2)):
+            s.root.byAge.insert(s.schema.Person(name=name, age=age))
+        s.root.byAge.insert(s.schema.Aged(age=0))
+        assert [a.age.contents for a in s.root.byAge] == [0, 1, 2, 3]
+        assert str(s.root.byAge[2].name) == 'z'
