@@ -1,6 +1,9 @@
 """ptypes.query: declarative queries over dicts, skip lists and graphs,
 checked against the same selections written as Python loops."""
 import operator
+import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -40,9 +43,9 @@ class Graph(Storage):
 
 
 @pytest.fixture(scope='module')
-def store(tmp_path_factory):
-    base = tmp_path_factory.mktemp('query')
-    s = Graph(str(base / 'graph.pool'))
+def store():
+    base = tempfile.mkdtemp(prefix='ptypes-query-', dir='/dev/shm' if os.path.isdir('/dev/shm') else None)
+    s = Graph(os.path.join(base, 'graph.pool'))
     r, sc = s.root, s.schema
     r.byName = sc.ByName()
     r.byAge = sc.ByAge()
@@ -60,6 +63,7 @@ def store(tmp_path_factory):
     del devs, progs, r
     yield s
     s.close()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def texts(results, *names):
