@@ -45,7 +45,7 @@ cdef class PtDict(PtObject):
             lk.hash = XXH3_64bits(lk.data, lk.size)
             return key
         if isinstance(key, PtValue):
-            key = (<PtValue>key).contents
+            key = (<PtValue>key).get_contents()
         if kti.kind == K_INT:
             if not isinstance(key, int):
                 raise TypeError(f"Expected {kti.cls!r}, found {found_name(key)}")

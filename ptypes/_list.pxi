@@ -1,5 +1,24 @@
 # Included by _objects.pyx: lists (pt_list_t), a growable array of slots.
 
+# The fast paths of PtList.lp() and PtList.items(), inlined where items are
+# read one at a time (iteration, item proxies): the header and array a proxy
+# has already checked.
+
+cdef inline pt_list_t *list_head(PtList lst) except NULL:
+    cdef pt_list_t *l
+    if lst.off == lst.valid_off and lst.off != 0 and lst.valid_size >= sizeof(pt_list_t):
+        l = <pt_list_t *>(lst.mm.base + lst.off)
+        if l.size <= l.capacity:
+            return l
+    return lst.lp()
+
+
+cdef inline pyp_slot_t *list_slots(PtList lst, pt_list_t *l) except? NULL:
+    if l.items == lst.valid_items and l.capacity == lst.valid_capacity:
+        return lst.valid_slots
+    return lst.items(l)
+
+
 cdef class PtList(PtObject):
     """A persistent list of values of one schema type."""
 
@@ -32,10 +51,10 @@ cdef class PtList(PtObject):
         return <uint64_t>i
 
     cdef pyp_slot_t *value_slot(self, PtValue v) except NULL:
-        cdef pt_list_t *l = self.lp()
+        cdef pt_list_t *l = list_head(self)
         if v.index >= l.size:
             raise IndexError("list index out of range (the item was removed)")
-        return &self.items(l)[v.index]
+        return &list_slots(self, l)[v.index]
 
     cdef int reserve(self, pt_list_t *l, uint64_t n) except -1:
         """Make room for `n` items (inside a transaction)."""
@@ -287,12 +306,12 @@ cdef class PtListIterator:
         cdef pt_list_t *l
         if lst is None:
             raise StopIteration
-        l = lst.lp()
+        l = list_head(lst)
         if self.i >= l.size:
             self.lst = None
             raise StopIteration
         self.i += 1
-        return load_value(lst, lst.ti.item, &lst.items(l)[self.i - 1], self.i - 1)
+        return load_value(lst, lst.ti.item, &list_slots(lst, l)[self.i - 1], self.i - 1)
 
 
 cdef PtList new_list(Session s, TypeInfo ti, object items):

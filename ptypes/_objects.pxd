@@ -84,6 +84,7 @@ cdef class PtValue:
     cdef uint64_t khash         # dicts: the key's hash (the key is found by hash and payload)
     cdef bint frozen            # a key or an item of a sorted list: read-only, a copy
     cdef pyp_slot_t *slot(self) except NULL
+    cdef object get_contents(self)
     cdef int add_int(self, int64_t d) except -1
     cdef int add_float(self, double f) except -1
 

@@ -61,6 +61,9 @@ cdef PtObject alloc_object(Session s, type cls, TypeInfo ti, size_t size):
     return p
 
 
+cdef str _CONTENTS = "contents"
+
+
 @cython.freelist(64)
 @cython.no_gc               # holds only its container and type: no cycle runs through it
 cdef class PtValue:
@@ -74,9 +77,7 @@ cdef class PtValue:
             raise TypeError(f"{self!r} is a key or a sorted item: it cannot be changed in place")
         return self.container.value_slot(self)
 
-    @property
-    def contents(self):
-        cdef pyp_slot_t *s
+    cdef object get_contents(self):
         cdef uint64_t bits
         if self.frozen:
             self.container.at(sizeof(pt_head_t))     # the pool is still open
@@ -86,6 +87,18 @@ cdef class PtValue:
         if self.ti.kind == K_INT:
             return <int64_t>bits
         return pt_bits_double(bits)
+
+    def __getattribute__(self, name):
+        # `x.contents` is read once per item a loop visits: straight to it,
+        # without the type's attribute look-up (names in code are interned)
+        if name is _CONTENTS:
+            return self.get_contents()
+        return PyObject_GenericGetAttr(self, name)
+
+    @property
+    def contents(self):
+        """The number (read from the pool each time)."""
+        return self.get_contents()
 
     @contents.setter
     def contents(self, v):
@@ -156,21 +169,21 @@ cdef class PtValue:
             self.add_float(delta)
 
     def __int__(self):
-        return int(self.contents)
+        return int(self.get_contents())
 
     def __float__(self):
-        return float(self.contents)
+        return float(self.get_contents())
 
     def __index__(self):
         if self.ti.kind != K_INT:
             raise TypeError(f"{self.ti.cls!r} is not an integer")
-        return self.contents
+        return self.get_contents()
 
     def __eq__(self, other):
         if isinstance(other, PtValue):
-            other = (<PtValue>other).contents
+            other = (<PtValue>other).get_contents()
         if isinstance(other, (int, float)):
-            return self.contents == other
+            return self.get_contents() == other
         return NotImplemented
 
     def __ne__(self, other):
@@ -178,34 +191,34 @@ cdef class PtValue:
         return r if r is NotImplemented else not r
 
     def __lt__(self, other):
-        return self.contents < _number_of(other)
+        return self.get_contents() < _number_of(other)
 
     def __le__(self, other):
-        return self.contents <= _number_of(other)
+        return self.get_contents() <= _number_of(other)
 
     def __gt__(self, other):
-        return self.contents > _number_of(other)
+        return self.get_contents() > _number_of(other)
 
     def __ge__(self, other):
-        return self.contents >= _number_of(other)
+        return self.get_contents() >= _number_of(other)
 
     def __hash__(self):
         if not self.frozen:
             raise TypeError(f"unhashable: {self!r} can change in place (hash its .contents)")
-        return hash(self.contents)
+        return hash(self.get_contents())
 
     def __bool__(self):
-        return bool(self.contents)
+        return bool(self.get_contents())
 
     def __str__(self):
-        return str(self.contents)
+        return str(self.get_contents())
 
     def __repr__(self):
         cdef uint64_t where = self.hint
         try:
             if not self.frozen:
                 where = <uint64_t>(<char *>self.slot() - self.container.mm.base)
-            shown = repr(self.contents)
+            shown = repr(self.get_contents())
         except (ValueError, IndexError, KeyError):
             return f"<persistent {self.ti.name} object (gone)>"
         return f"<persistent {self.ti.name} object '{shown}' @offset 0x{where:x}>"
@@ -214,7 +227,7 @@ cdef class PtValue:
 cdef object _number_of(object other):
     """The number a PtValue is ordered against (TypeError for the rest)."""
     if isinstance(other, PtValue):
-        return (<PtValue>other).contents
+        return (<PtValue>other).get_contents()
     if isinstance(other, (int, float)):
         return other
     raise TypeError(f"persistent numbers compare with numbers, not {type(other).__name__}")

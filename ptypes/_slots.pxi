@@ -14,7 +14,7 @@ cdef int make_slot(Session s, TypeInfo ti, object v, pyp_slot_t *out) except -1:
     cdef int64_t i
     if ti.kind == K_INT:
         if isinstance(v, PtValue):
-            v = (<PtValue>v).contents
+            v = (<PtValue>v).get_contents()
         if not isinstance(v, int):
             raise TypeError(f"Expected {ti.cls!r}, found {found_name(v)}")
         if not (INT64_MIN <= v <= INT64_MAX):
@@ -25,7 +25,7 @@ cdef int make_slot(Session s, TypeInfo ti, object v, pyp_slot_t *out) except -1:
         return 0
     if ti.kind == K_FLOAT:
         if isinstance(v, PtValue):
-            v = (<PtValue>v).contents
+            v = (<PtValue>v).get_contents()
         if not isinstance(v, (float, int)):
             raise TypeError(f"Expected {ti.cls!r}, found {found_name(v)}")
         out.tag = PYP_TAG_FLOAT
@@ -161,7 +161,7 @@ cdef int slot_equals(Session s, TypeInfo ti, pyp_slot_t *slot, object v) except 
     cdef const char *data
     cdef Py_ssize_t n
     if isinstance(v, PtValue):
-        v = (<PtValue>v).contents
+        v = (<PtValue>v).get_contents()
     if ti.kind == K_INT:
         return isinstance(v, (int, float)) and <int64_t>slot.payload == v
     if ti.kind == K_FLOAT:
