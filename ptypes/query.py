@@ -18,9 +18,10 @@ from ._query import (Attribute, BindingRule, Constant, Contents, Each, Equal, Lo
                      QueryContext, Range, RichCompare, Variable)
 from .graph import FindEdge, FindFromNode, FindToNode, NodeAttribute, NodeContents
 
+# the rules of graphs (FindEdge, NodeAttribute, ...) are importable from here too;
+# they belong to ptypes.graph
 __all__ = ["Query", "QueryMeta", "QueryContext", "Variable", "BindingRule", "Each", "LookUp", "Range",
-           "Constant", "Param", "Attribute", "Contents", "Equal", "NotEqual", "RichCompare", "FindEdge",
-           "FindFromNode", "FindToNode", "NodeAttribute", "NodeContents"]
+           "Constant", "Param", "Attribute", "Contents", "Equal", "NotEqual", "RichCompare"]
 
 
 class QueryMeta(type):
