@@ -291,9 +291,30 @@ cdef class PtList(PtObject):
 
 
 cdef class PtListIterator:
-    """Iterator over a PtList: sees changes made while iterating, like list's."""
+    """Iterator over a PtList: sees changes made while iterating, like list's.
+
+    For Int and Float items it hands out proxies it made before when nothing
+    else holds them any more (a loop's variable lets go of the item before the
+    last): a loop then makes two proxies, not one per item."""
     cdef PtList lst
     cdef uint64_t i
+    cdef PtValue last           # the proxy handed out last
+    cdef PtValue spare          # the one before
+
+    cdef PtValue value_at(self, PtList lst, uint64_t i):
+        cdef PtValue v
+        if self.spare is not None and (<PyObject *>self.spare).ob_refcnt == 1:
+            v = self.spare
+            v.index = i
+        elif self.last is not None and (<PyObject *>self.last).ob_refcnt == 1:
+            v = self.last
+            v.index = i
+            return v
+        else:
+            v = make_value(lst, lst.ti.item, i)
+        self.spare = self.last
+        self.last = v
+        return v
 
     def __cinit__(self, PtList lst):
         self.lst = lst
@@ -311,6 +332,8 @@ cdef class PtListIterator:
             self.lst = None
             raise StopIteration
         self.i += 1
+        if lst.ti.item.kind == K_INT or lst.ti.item.kind == K_FLOAT:
+            return self.value_at(lst, self.i - 1)
         return load_value(lst, lst.ti.item, &list_slots(lst, l)[self.i - 1], self.i - 1)
 
 

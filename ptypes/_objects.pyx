@@ -29,6 +29,7 @@ from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_
                              PyBUF_ND, PyBUF_STRIDES)
 from cpython.object cimport PyObject_GenericGetAttr, PyObject_Hash
 from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.object cimport PyObject
 
 from pmemobj._core cimport (MemoryManager, PersistentBase, register_traverse, visit_slots, visit_fn,
                             pyp_slot_t, pyp_header_t, PYP_TAG_EMPTY, PYP_TAG_NONE, PYP_TAG_INT,

@@ -145,3 +145,24 @@ def test_keys_and_iterators_hold_their_container(pool_path):
         s.close()
     del k
     s.close()
+
+
+def test_item_proxies_a_loop_let_go_of_are_reused(store):
+    """The iterator reuses an item proxy only when nothing else holds it."""
+    r = store.root
+    r.ints = list(range(10))
+    kept = [x for x in r.ints]                      # all held: ten proxies
+    assert [x.contents for x in kept] == list(range(10))
+    assert len({id(x) for x in kept}) == 10
+    assert sum(x.contents for x in r.ints) == 45
+    it = iter(r.ints)
+    a, b, c = next(it), next(it), next(it)
+    assert (a.contents, b.contents, c.contents) == (0, 1, 2)
+    del a
+    d = next(it)
+    assert (b.contents, c.contents, d.contents) == (1, 2, 3)
+    pairs = [(x.contents, y.contents) for x, y in zip(r.ints, r.ints)]
+    assert pairs == [(i, i) for i in range(10)]
+    for x in r.ints:
+        x.inc()                                      # each proxy writes its own item
+    assert [x.contents for x in r.ints] == list(range(1, 11))
