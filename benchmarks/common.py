@@ -37,6 +37,19 @@ def read_order(n):
     return size, [(i * READ_STRIDE) % size for i in range(n)]
 
 
+# The sorted-collection workloads insert the multiples of SORTED_STEP below n * SORTED_STEP in
+# a shuffled order (the same in every system and run), and look up existing ones.
+SORTED_STEP = 3
+
+
+def sorted_values(n):
+    """The n values a sorted collection is filled with, in the order they are inserted."""
+    import random
+    values = [i * SORTED_STEP for i in range(n)]
+    random.Random(n).shuffle(values)
+    return values
+
+
 class Unsupported(Exception):
     """The system cannot run this workload here (a missing feature or package)."""
 

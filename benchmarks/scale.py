@@ -13,7 +13,10 @@ For each size N = 10**3 ... 10**max, in a process of its own with a fresh pool:
   objects for gc to mark: ``pool.gc()`` time;
 - after a clean close, the time to open the pool (best of 3, each in a new process), and the
   resident memory of a process that opens it, before and after ``open`` (it must not grow
-  with the pool's content: the pool is mapped, nothing is loaded).
+  with the pool's content: the pool is mapped, nothing is loaded);
+- in a second pool, a ptypes SkipList of N ints inserted in random order, 1,000 inserts per
+  transaction (ns per insert), then ``sl[k]`` of N existing keys (ns per lookup): both grow
+  with log N.
 
 Writes scale.json (and, with matplotlib, scale.png) into --out, and prints a table.
 """
@@ -29,7 +32,7 @@ from time import perf_counter_ns
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
-from common import READ_STRIDE, scratch_dir, text_key  # noqa: E402
+from common import READ_STRIDE, SORTED_STEP, scratch_dir, sorted_values, text_key  # noqa: E402
 
 BASE_POOL = 64 << 20
 POOL_BYTES_PER_ENTRY = 400  # dict (with a resize in flight) + two lists + N small str objects
@@ -40,6 +43,8 @@ METRICS = {  # key -> (title, unit)
     "dict_insert_ns": ("dict insert, own transaction", "ns per entry"),
     "dict_get_ns": ("dict lookup", "ns per lookup"),
     "list_append_ns": ("list append, one transaction", "ns per append"),
+    "skiplist_insert_ns": ("ptypes SkipList insert, 1,000 per transaction", "ns per insert"),
+    "skiplist_get_ns": ("ptypes SkipList lookup", "ns per lookup"),
     "gc_s": ("pool.gc()", "s"),
     "open_ms": ("open of a cleanly closed pool", "ms"),
     "rss_open_kb": ("resident memory added by open", "KiB"),
@@ -108,6 +113,44 @@ def measure_size(dir, n):
         out["memory_before_open_kb"] = best["before"]
         out["memory_after_open_kb"] = best["after"]
         out["rss_open_kb"] = best["after"]["VmRSS"] - best["before"]["VmRSS"]
+    with scratch_dir(dir, "scale-skiplist") as d:
+        out.update(measure_skiplist(os.path.join(d, "skiplist.ptypes"), n))
+    return out
+
+
+SKIPLIST_BYTES_PER_ITEM = 200  # a node (about 60 bytes) and its share of the undo logs
+
+
+def measure_skiplist(path, n):
+    """N inserts in random order into a ptypes SkipList, then N lookups (ns each)."""
+    from ptypes.pcollections import SkipList
+    from ptypes.storage import Storage
+
+    class Sorted(Storage):
+        def populateSchema(self):
+            self.define(SkipList("SortedInts")[self.schema.Int])
+
+            class Root(self.schema.Structure):
+                sorted = self.schema.SortedInts
+
+    out = {}
+    s = Sorted(path, fileSize=BASE_POOL + n * SKIPLIST_BYTES_PER_ITEM)
+    s.root.sorted = sl = s.schema.SortedInts()
+    values = sorted_values(n)
+    insert = sl.insert
+    t0 = perf_counter_ns()
+    for start in range(0, n, 1000):
+        with s.transaction():
+            for v in values[start:start + 1000]:
+                insert(v)
+    out["skiplist_insert_ns"] = (perf_counter_ns() - t0) / n
+    keys = [(i * READ_STRIDE) % n * SORTED_STEP for i in range(n)]
+    t0 = perf_counter_ns()
+    for k in keys:
+        sl[k]
+    out["skiplist_get_ns"] = (perf_counter_ns() - t0) / n
+    del sl, insert
+    s.close()
     return out
 
 
@@ -175,19 +218,24 @@ def markdown(results, heading="##"):
         good = [r for r in rows if "error" not in r]
         out += ["%s Cost against size, %s" % (heading, label), "",
                 "| N | is_pmem | dict insert (ns/entry) | dict lookup (ns) | list append (ns) | gc (s) "
-                "| open (ms) | pool file (MiB) | RSS before open (MiB) | RSS added by open (KiB) | of which anonymous (KiB) |",
-                "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "| open (ms) | pool file (MiB) | RSS before open (MiB) | RSS added by open (KiB) | of which anonymous (KiB) "
+                "| SkipList insert (ns) | SkipList lookup (ns) |",
+                "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in good:
             anon = r["memory_after_open_kb"].get("RssAnon", 0) - r["memory_before_open_kb"].get("RssAnon", 0)
-            out.append("| %s | %s | %.0f | %.0f | %.0f | %.3f | %.2f | %.0f | %.1f | %d | %d |" % (
+            out.append("| %s | %s | %.0f | %.0f | %.0f | %.3f | %.2f | %.0f | %.1f | %d | %d | %s | %s |" % (
                 fmt_n(r["n"]), r["is_pmem"], r["dict_insert_ns"], r["dict_get_ns"], r["list_append_ns"], r["gc_s"],
                 r["open_ms"], r["file_bytes"] / 2**20, r["memory_before_open_kb"]["VmRSS"] / 1024, r["rss_open_kb"],
-                anon))
+                anon, _ns(r.get("skiplist_insert_ns")), _ns(r.get("skiplist_get_ns"))))
         for r in rows:
             if "error" in r:
-                out.append("| %s | failed: %s | | | | | | | | | |" % (fmt_n(r["n"]), r["error"].replace("\n", " ")))
+                out.append("| %s | failed: %s | | | | | | | | | | | |" % (fmt_n(r["n"]), r["error"].replace("\n", " ")))
         out.append("")
     return out
+
+
+def _ns(value):
+    return "" if value is None else "%.0f" % value
 
 
 def plot(results, path):

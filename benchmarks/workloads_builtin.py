@@ -6,7 +6,9 @@ Nothing persists; the figures show what the persistent collections add to plain 
 import sys
 from time import perf_counter_ns
 
-from common import main, measure, read_order, text_key
+import bisect
+
+from common import SORTED_STEP, main, measure, read_order, sorted_values, text_key
 
 MODE = {"is_pmem": None, "durability": "none (volatile)"}
 
@@ -81,6 +83,42 @@ def list_iter(dir, n, repeats=3):
     return dict(measure(trial, n, repeats), **MODE)
 
 
+def list_iter_contents(dir, n, repeats=3):
+    """The same as list_iter: each item is the number."""
+    return list_iter(dir, n, repeats)
+
+
+def sorted_insert(dir, n, repeats=3):
+    """bisect.insort of n ints in random order into a list (what a sorted collection costs in RAM)."""
+    def trial(k):
+        values = sorted_values(k)
+        t0 = perf_counter_ns()
+        lst = []
+        insort = bisect.insort
+        for v in values:
+            insort(lst, v)
+        return perf_counter_ns() - t0
+
+    return dict(measure(trial, n, repeats), **MODE)
+
+
+def sorted_get(dir, n, repeats=3):
+    """Finding existing keys of a sorted list with bisect_left (min(n, 100,000) ints)."""
+    size, order = read_order(n)
+    lst = sorted(sorted_values(size))
+    keys = [i * SORTED_STEP for i in order]
+
+    def trial(k):
+        ks = keys[:k]
+        bisect_left = bisect.bisect_left
+        t0 = perf_counter_ns()
+        for key in ks:
+            lst[bisect_left(lst, key)]
+        return perf_counter_ns() - t0
+
+    return dict(measure(trial, n, repeats), **MODE)
+
+
 WORKLOADS = {
     "dict_insert_int": dict_insert_int,
     "dict_insert_str": dict_insert_str,
@@ -88,6 +126,9 @@ WORKLOADS = {
     "dict_get_bytes": dict_get_bytes,
     "list_append_tx": list_append_tx,
     "list_iter": list_iter,
+    "list_iter_contents": list_iter_contents,
+    "sorted_insert": sorted_insert,
+    "sorted_get": sorted_get,
 }
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ import os
 import sys
 from time import perf_counter_ns
 
-from common import POOL_SIZE, Unsupported, main, measure, read_order, scratch_dir, text_key
+from common import (POOL_SIZE, SORTED_STEP, Unsupported, main, measure, read_order, scratch_dir,
+                    sorted_values, text_key)
 
 try:
+    from ptypes.pcollections import SkipList
     from ptypes.storage import Dict, List, Storage
 except ImportError as e:  # the runner reports this as a skip, with the reason
     Storage = None
@@ -22,11 +24,13 @@ def _storage_class():
         def populateSchema(self):
             self.define(List("Ints")[self.schema.Int])
             self.define(Dict("IntsByKey")[self.schema.ByteString, self.schema.Int])
+            self.define(SkipList("SortedInts")[self.schema.Int])
 
             class Root(self.schema.Structure):
                 count = self.schema.Int
                 ints = self.schema.Ints
                 byKey = self.schema.IntsByKey
+                sorted = self.schema.SortedInts
 
     return BenchStorage
 
@@ -85,23 +89,35 @@ def list_append_tx(dir, n, repeats=3):
     return result
 
 
-def list_iter(dir, n, repeats=3):
-    """Iterating over a List of n small ints, reading each one's value (per item)."""
+def _list_iter(dir, n, repeats, read):
     with new_storage(dir, "list_iter") as p:
         with p.transaction():
             p.root.ints = lst = p.schema.Ints()
-            for i in range(n):
-                lst.append(i & 1023)
+            lst.extend(i & 1023 for i in range(n))
 
         def trial(k):
             t0 = perf_counter_ns()
-            for x in lst:
-                x.contents
+            if read:
+                for x in lst:
+                    x.contents
+            else:
+                for x in lst:
+                    pass
             return (perf_counter_ns() - t0) * k // n
 
         result = dict(measure(trial, n, repeats), **mode_of(p))
         del lst
     return result
+
+
+def list_iter(dir, n, repeats=3):
+    """Iterating over a List of n small ints (per item; each item is a proxy)."""
+    return _list_iter(dir, n, repeats, False)
+
+
+def list_iter_contents(dir, n, repeats=3):
+    """Iterating over a List of n small ints, reading each item's number with .contents."""
+    return _list_iter(dir, n, repeats, True)
 
 
 def dict_get_bytes(dir, n, repeats=3):
@@ -126,11 +142,54 @@ def dict_get_bytes(dir, n, repeats=3):
     return result
 
 
+def sorted_insert(dir, n, repeats=3):
+    """n inserts of ints in random order into a new SkipList, all in one transaction."""
+    with new_storage(dir, "sorted_insert") as p:
+        root = p.root
+
+        def trial(k):
+            values = sorted_values(k)
+            t0 = perf_counter_ns()
+            with p.transaction():
+                root.sorted = sl = p.schema.SortedInts()
+                insert = sl.insert
+                for v in values:
+                    insert(v)
+            return perf_counter_ns() - t0
+
+        result = dict(measure(trial, n, repeats), **mode_of(p))
+        del root
+    return result
+
+
+def sorted_get(dir, n, repeats=3):
+    """sl[k] of existing keys of a SkipList of min(n, 100,000) ints (the number read with .contents)."""
+    size, order = read_order(n)
+    with new_storage(dir, "sorted_get") as p:
+        with p.transaction():
+            p.root.sorted = sl = p.schema.SortedInts(sorted_values(size))
+        keys = [i * SORTED_STEP for i in order]
+
+        def trial(k):
+            ks = keys[:k]
+            t0 = perf_counter_ns()
+            for key in ks:
+                sl[key].contents
+            return perf_counter_ns() - t0
+
+        result = dict(measure(trial, n, repeats), **mode_of(p))
+        del sl
+    return result
+
+
 WORKLOADS = {
     "field_inc": field_inc,
     "list_append_tx": list_append_tx,
     "list_iter": list_iter,
+    "list_iter_contents": list_iter_contents,
     "dict_get_bytes": dict_get_bytes,
+    "sorted_insert": sorted_insert,
+    "sorted_get": sorted_get,
 }
 
 if __name__ == "__main__":

@@ -15,7 +15,10 @@
 #include "pyp_layout.h"
 
 #define PT_STORAGE_MAGIC 0x5254534550595450ULL /* "PTYPESTR" */
-#define PT_LAYOUT_VERSION 1
+/* Version 2 added skip lists, graph nodes and edges; a version 1 storage
+ * holds none of them and is read as it is (its version never changes). */
+#define PT_LAYOUT_VERSION 2
+#define PT_LAYOUT_VERSION_MIN 1
 
 /* The storage root: the pool's root value refers to it. */
 typedef struct {
@@ -99,5 +102,58 @@ typedef struct {
 } pt_buffer_t;
 
 #define PT_MAX_NDIM 64
+
+/* A skip list: items in ascending order of their sort key, linked at every
+ * level.  Each item is a node (a raw allocation the list owns); the list
+ * holds the first node of each level.  A node of level L is linked at levels
+ * 0..L-1.  Level 0 links every node. */
+#define PT_SKIP_MAXLEVEL 32
+
+typedef struct {
+	pyp_header_t h;
+	uint64_t ptid;
+	uint64_t size;                    /* number of items */
+	uint64_t levels;                  /* levels in use, 0 while empty */
+	uint64_t head[PT_SKIP_MAXLEVEL];  /* offset of the first node of each level, 0: none */
+} pt_skiplist_t;
+
+/* A node: the item, the sort key taken from it when it was inserted (nkeys
+ * slots: Int and Float parts inline, ByteString parts referenced; none when
+ * the item is its own key), then `level` next offsets. */
+typedef struct {
+	uint64_t level;
+	uint64_t nkeys;
+	pyp_slot_t value;
+	pyp_slot_t keys[];  /* nkeys slots, then uint64_t next[level] */
+} pt_skipnode_t;
+
+/* A graph node: its contents and the edge types that touch it. */
+typedef struct {
+	pyp_header_t h;
+	uint64_t ptid;
+	pyp_slot_t value;   /* the contents */
+	uint64_t kinds;     /* offset of the first pt_edgekind_t, 0: no edges */
+} pt_node_t;
+
+/* The edges of one type at one node (a raw allocation the node owns): the
+ * first edge leaving it and the first entering it; each edge links on. */
+typedef struct {
+	uint64_t ptid;      /* the edge type */
+	pyp_slot_t out;     /* the newest edge leaving the node, or PYP_TAG_NONE */
+	pyp_slot_t in;      /* the newest edge entering the node, or PYP_TAG_NONE */
+	uint64_t next;      /* the node's next pt_edgekind_t, 0: the last */
+} pt_edgekind_t;
+
+/* A directed edge.  It holds its nodes, and each edge list holds the next
+ * edge: every link is a counted reference, so gc sees the whole graph. */
+typedef struct {
+	pyp_header_t h;
+	uint64_t ptid;
+	pyp_slot_t from;
+	pyp_slot_t to;
+	pyp_slot_t value;     /* the contents */
+	pyp_slot_t next_out;  /* the next (older) edge of this type leaving `from` */
+	pyp_slot_t next_in;   /* the next (older) edge of this type entering `to` */
+} pt_edge_t;
 
 #endif

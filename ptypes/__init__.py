@@ -2,6 +2,10 @@
 
     from ptypes.storage import Storage, List, Dict, Set
     from ptypes.buffer import Buffer
+    from ptypes.pcollections import SkipList
+    from ptypes.graph import Node, Edge
+    from ptypes.query import Query, Each
 
-See docs/ptypes_getting_started.rst and docs/ptypes_buffers.rst.
+See docs/ptypes_getting_started.rst, ptypes_buffers.rst, ptypes_skiplists.rst,
+ptypes_graphs.rst and ptypes_queries.rst.
 """

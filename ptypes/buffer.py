@@ -3,9 +3,12 @@ instances are copies of any object supporting the buffer protocol (bytes,
 array.array, numpy arrays, memoryviews), with their format and shape.
 
 ``memoryview()`` and ``numpy.asarray()`` of a persistent buffer read the pool
-memory directly, without copying.  The exports are read-only: writes that
-bypass the transactions would not survive a crash consistently; assign a new
-Buffer to change the stored data.
+memory directly, without copying.  Inside a transaction (``with
+storage.transaction():``) the exports are writable: the buffer's data is added
+to the transaction when it is exported, so writes through the view commit or
+roll back with it, also when the process dies.  Outside a transaction they
+are read-only.  Release writable views inside the block: what is written
+through a view after its transaction ended is in no transaction.
 """
 from .storage import TypeDescriptor
 

@@ -40,6 +40,11 @@ BUILTIN_TYPES = ("Int", "Float", "ByteString", "Structure")
 _CLASS_BODY_NAMES = frozenset(("__module__", "__qualname__", "__doc__", "__annotations__",
                                "__firstlineno__", "__static_attributes__"))
 _CONSTANT_TYPES = (type(None), bool, int, float, str)
+# kinds of parameterized types: how many type parameters their description lists,
+# which may be None, and the compiled module of the kinds defined outside _objects
+_PARAM_COUNT = {"List": 1, "Dict": 2, "SkipList": 1, "Node": 1, "Edge": 3}
+_NONE_PARAMS = {"Dict": (1,), "Edge": (2,)}
+_KIND_MODULES = {"SkipList": "ptypes._skiplist", "Node": "ptypes._graph", "Edge": "ptypes._graph"}
 
 
 def _info(cls):
@@ -104,6 +109,16 @@ class TypeDescriptor:
     """Names a parameterized persistent type; ``Storage.define()`` creates it."""
     kind = None
     max_params = 0
+    none_params = ()      # which type parameters may be None
+
+    def split_params(self, params):
+        """The type parameters and what else the description holds (a dict);
+        descriptors whose parameters are not all types override this."""
+        return params, {}
+
+    def check_params(self, params):
+        """Kind-specific checks of the type parameters (persistent classes of
+        the storage, or None); raise TypeError."""
 
     def __init__(self, name):
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
@@ -259,6 +274,7 @@ class Storage:
                 raise TypeError(f"Type {name} needs type parameters: {type(descriptor).__name__}"
                                 f"({name!r})[...]")
             params = ()
+        params, extra = descriptor.split_params(params)
         if len(params) > descriptor.max_params:
             raise TypeError(f"Type {name} must have at most {descriptor.max_params} parameter(s), "
                             f"found {params!r}")
@@ -268,11 +284,14 @@ class Storage:
             params = (params[0], params[1] if len(params) > 1 else None)
         elif kind == "List" and params[0] is None:
             raise TypeError("The type parameter specifying the type of items cannot be None")
-        for p in params:
+        for i, p in enumerate(params):
+            if p is None and kind not in ("List", "Dict") and i not in descriptor.none_params:
+                raise TypeError(f"Type parameter {i + 1} of {name} cannot be None")
             if p is not None and not self._owns(p):
                 raise TypeError(f"Type parameter {p!r} of {name} is not a persistent class of this storage")
+        descriptor.check_params(params)
         desc = {"kind": kind, "name": name,
-                "params": [None if p is None else _info(p).ptid for p in params]}
+                "params": [None if p is None else _info(p).ptid for p in params], **extra}
         return self._build(desc)
 
     def transaction(self):
@@ -518,13 +537,25 @@ class Storage:
             else:
                 clsns = {**ns, **clsns, "__module__": ns.get("__module__", "schema"),
                          "__qualname__": ns.get("__qualname__", name)}
-        elif kind in ("List", "Dict"):
+        elif kind in _PARAM_COUNT:
             params = desc.get("params")
-            if not isinstance(params, list) or len(params) != (1 if kind == "List" else 2):
+            if not isinstance(params, list) or len(params) != _PARAM_COUNT[kind]:
                 raise self._damaged(f"type {name} has bad parameters")
-            ti.item = self._type_at(params[0], ptid)
-            if kind == "Dict" and params[1] is not None:
-                ti.value = self._type_at(params[1], ptid)
+            ptis = [None if p is None and i in _NONE_PARAMS.get(kind, ()) else self._type_at(p, ptid)
+                    for i, p in enumerate(params)]
+            if kind == "Node":
+                ti.value = ptis[0]
+            else:
+                ti.item = ptis[0]
+            if kind in ("Dict", "Edge"):
+                ti.value = ptis[-1]
+            if kind == "Edge":
+                ti.target = ptis[1]
+                if ti.item.kind != _o.KINDS["Node"] or ti.target.kind != _o.KINDS["Node"]:
+                    raise self._damaged(f"edge type {name} connects types that are not nodes")
+            if kind in _KIND_MODULES:
+                # the module of the kind registers its proxy class and constructor
+                importlib.import_module(_KIND_MODULES[kind]).build_type(ti, desc)
         cls = type.__new__(mcs or meta, name, clsbases if bases is None else bases, clsns)
         if kind == "Structure" and ns is not None:
             for fname, (fcls, definer) in list(fields.items()):

@@ -299,7 +299,7 @@ def snapshot(s):
     r = s.root
     return (ints_of(r.ints), [f.contents for f in r.floats], [x.contents for x in r.strings],
             [i.n.contents for i in r.items or ()], sorted((k.contents, v.contents) for k, v in r.ibn.items()),
-            sorted(k.contents for k in r.names), sorted((k, v.contents) for k, v in r.nbi.items()),
+            sorted(k.contents for k in r.names), sorted((k.contents, v.contents) for k, v in r.nbi.items()),
             len(s.stringRegistry))
 
 

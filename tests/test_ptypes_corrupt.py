@@ -12,10 +12,12 @@ from support import assert_no_signal, run_python
 SCHEMA = r"""
 from ptypes.storage import Storage, List, Dict
 from ptypes.buffer import Buffer
+from ptypes.pcollections import SkipList
 
 class S(Storage):
     def populateSchema(self):
         self.define(Buffer)
+        self.define(SkipList('Sorted')[self.schema.Int])
         self.define(List('Ints')[self.schema.Int])
         self.define(Dict('ByName')[self.schema.ByteString, self.schema.Int])
         class Item(self.schema.Structure):
@@ -26,6 +28,7 @@ class S(Storage):
             ints = self.schema.Ints
             byName = self.schema.ByName
             buf = self.schema.Buffer
+            sorted = self.schema.Sorted
 """
 
 MAKE = SCHEMA + r"""
@@ -38,7 +41,8 @@ with S(sys.argv[1]) as s:
     r.byName = s.schema.ByName()
     r.byName[b'k'] = 1
     r.buf = s.schema.Buffer(b'0123456789')
-    offs = [x._p_oid[1] for x in (r.item, r.name, r.ints, r.byName, r.buf, s._storage_root)]
+    r.sorted = s.schema.Sorted(range(50))
+    offs = [x._p_oid[1] for x in (r.item, r.name, r.ints, r.byName, r.buf, s._storage_root, r.sorted)]
     print(*offs)
     del r
 """
@@ -50,7 +54,7 @@ try:
     s = Storage(sys.argv[1])
     r = s.root
     print(r.item.n.contents, r.name.contents, [i.contents for i in r.ints], r.byName[b'k'].contents,
-          bytes(memoryview(r.buf)))
+          bytes(memoryview(r.buf)), sum(x.contents for x in r.sorted), r.sorted[49].contents)
 except Exception as e:
     print('ERROR', type(e).__name__, e)
 """
@@ -68,6 +72,11 @@ DAMAGE = [
     ('buffer ndim', 4, 40, 10 ** 9),
     ('buffer data_off', 4, 56, 2 ** 60),
     ('storage root magic', 5, 16, 1),
+    ('storage layout version', 5, 24, 3),
+    ('skip list levels', 6, 32, 99),
+    ('skip list head outside pool', 6, 40, 2 ** 50),
+    ('skip list head into its header', 6, 40, 8),
+    ('skip list size', 6, 24, 7),
 ]
 
 
@@ -83,7 +92,26 @@ def made():
 
 def test_undamaged_reads(made):
     proc = run_python(READ, made[0])
-    assert proc.stdout.strip() == "5 b'a name' [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] 1 b'0123456789'", proc.stderr
+    assert proc.stdout.strip() == "5 b'a name' [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] 1 b'0123456789' 1225 49", \
+        proc.stderr
+
+
+def test_layout_versions(made):
+    """A storage of layout version 1 (before skip lists and graphs) reads as it
+    is; a newer version is refused with a message that names it."""
+    path, offs = made
+    for version, expect in ((1, "5 b'a name'"), (3, "ERROR InvalidPoolError [Errno 22] ptypes layout version 3 is not "
+                                                  "supported (this library reads versions 1 to 2)")):
+        bad = path + '.v%d' % version
+        shutil.copyfile(path, bad)
+        try:
+            with open(bad, 'r+b') as f:
+                f.seek(offs[5] + 24)
+                f.write(struct.pack('<Q', version))
+            proc = run_python(READ, bad)
+            assert proc.stdout.startswith(expect), (proc.stdout, proc.stderr)
+        finally:
+            os.unlink(bad)
 
 
 @pytest.mark.parametrize('name,which,at,value', DAMAGE, ids=[d[0] for d in DAMAGE])
