@@ -23,6 +23,17 @@ def pool_path(tmpdir_shm):
     """A path for a new pool file (the file does not exist yet)."""
     return os.path.join(tmpdir_shm, "test.pool")
 
+
+@pytest.fixture(scope="session")
+def simulator():
+    """The power-loss simulator (tests/powerloss), built on first use; skips without a C compiler."""
+    import powerloss
+    try:
+        return powerloss.library()
+    except powerloss.Unavailable as e:
+        pytest.skip(str(e))
+
+
 # `pytest --hypothesis-profile=find`: stop at the first failing example, no shrinking
 # (to time how fast a test finds a bug)
 from hypothesis import Phase, settings as _settings  # noqa: E402

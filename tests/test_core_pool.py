@@ -268,3 +268,19 @@ def test_nothing_only_python_holds_survives_a_clean_close(pool_path):
     assert list(pool.root) == ["kept"]
     pool.close()
     del a, b
+
+
+def test_open_after_an_in_process_check_of_an_unclean_pool(pool_path):
+    """``python -m pmemobj check`` lets an unclean pool go without marking it
+    clean; an open in the same process afterwards works and recovers it (the
+    power-loss checker does both for every cut point)."""
+    import io
+    from pmemobj import cli
+    with pmemobj.create(pool_path) as pool:
+        pool.root = (1, "x")
+    code = "import os, sys, pmemobj\np = pmemobj.open(sys.argv[1])\np.root = (2, 'y')\nos._exit(0)"
+    assert_no_signal(run_python(code, pool_path))
+    assert cli.main(["check", pool_path], out=io.StringIO()) == cli.EXIT_OK
+    with pmemobj.open(pool_path) as pool:
+        assert pool.recovered is not None
+        assert pool.root == (2, "y")

@@ -65,9 +65,11 @@ def test_checker_detects_differences(tmpdir_shm, damage):
 
 def test_soak_entry_point_runs(tmpdir_shm):
     proc = subprocess.run([sys.executable, os.path.join(torture.TESTS, "soak.py"), "--kills", "3",
-                           "--seconds", "30", "--corruptions", "25", "--seed", "5", "--dir", tmpdir_shm], capture_output=True, text=True,
-                          timeout=120, env=torture.spawn_env())
+                           "--seconds", "30", "--corruptions", "25", "--powerloss", "12", "--seed", "5",
+                           "--dir", tmpdir_shm], capture_output=True, text=True, timeout=180,
+                          env=torture.spawn_env())
     assert "kills survived: 3" in proc.stdout, proc.stderr
     assert "corrupted inputs tried: 25" in proc.stdout
+    assert "power loss (msync), p = 0.0: tried: " in proc.stdout or "power loss: skipped" in proc.stdout
     # (the corrupted inputs may hit the known core bugs of test_reliability_corrupt.py)
     assert proc.returncode in (0, 1), proc.stderr

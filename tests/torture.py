@@ -400,9 +400,9 @@ def close(pool, s):
         pool.close()
 
 
-def create(pool_path):
+def create(pool_path, **pool_args):
     """A new pool with the pmemobj containers and the ptypes storage of the workload."""
-    with pmemobj.create(pool_path, pool_size=32 << 20) as pool:
+    with pmemobj.create(pool_path, pool_size=32 << 20, **pool_args) as pool:
         with pool.transaction():
             root = pool.root = pool.new(PersistentDict)
             for name, cls in (("d", PersistentDict), ("arrs", PersistentDict), ("l", PersistentList),
@@ -440,6 +440,42 @@ def short_name(type_name):
     return type_name.rsplit(".", 1)[-1]
 
 
+STORAGE_FIELDS = ("last", "label", "entries", "ints", "byKey", "keys", "registry")
+
+
+def examine(pool, s, start=lambda n: None):
+    """Compare the open pool and its storage *s* with the models.
+
+    Returns (n, models, problems): n is the last transaction the pool holds,
+    models the models after it (replayed from ``start(n)``), and problems maps
+    'state' (a value differs from the models: a partial or missing
+    transaction) and 'leak' (gc finds garbage or a wrong reference count, or
+    objects the models do not account for) to what was found."""
+    root, r = pool.root, s.root
+    n = max(root["n"], r.last.contents)
+    pm, sm = replay(n, start(n))
+    problems = {}
+    got = {k: plain(root[k]) for k in pm}
+    gs = storage_plain(r, s)
+    diff = [(k, got[k], pm[k]) for k in pm if got[k] != pm[k]]
+    diff += [(k, getattr(gs, k), getattr(sm, k)) for k in STORAGE_FIELDS if getattr(gs, k) != getattr(sm, k)]
+    if gs.total.contents != sm.total.contents:
+        diff.append(("total", gs.total.contents, sm.total.contents))
+    if diff:
+        problems["state"] = (n, diff[0])
+    del root, r, got, gs
+    dry = pool.mm._gc(dry_run=True)
+    if dry["freed_total"] or dry["refcounts_wrong"]:
+        problems["leak"] = dry
+    else:
+        kept = {short_name(k): v for k, v in dry["kept"].items()}
+        wrong = [(name, kept.get(name, 0), count) for name, count in model_counts(pm, sm).items()
+                 if kept.get(name, 0) != count]
+        if wrong:
+            problems["leak"] = (n, wrong, kept)
+    return n, (pm, sm), problems
+
+
 def check(pool_path):
     """Check the pool against the models; return N, the last committed transaction.
 
@@ -448,31 +484,18 @@ def check(pool_path):
     pool = pmemobj.open(pool_path)
     s = open_journal(pool)
     try:
-        root, r = pool.root, s.root
-        n = max(root["n"], r.last.contents)
-        pm, sm = replay(n, load_checkpoint(pool_path, n))
-        got = {k: plain(root[k]) for k in pm}
-        for k in pm:
-            assert got[k] == pm[k], (n, k, got[k], pm[k])
-        gs = storage_plain(r, s)
-        for k in ("last", "label", "entries", "ints", "byKey", "keys", "registry"):
-            assert getattr(gs, k) == getattr(sm, k), (n, k, getattr(gs, k), getattr(sm, k))
-        assert gs.total.contents == sm.total.contents
-        del root, r, got, gs
-        dry = pool.mm._gc(dry_run=True)
-        assert dry["freed_total"] == 0 and dry["refcounts_wrong"] == 0, dry
-        kept = {short_name(k): v for k, v in dry["kept"].items()}
-        for name, count in model_counts(pm, sm).items():
-            assert kept.get(name, 0) == count, (n, name, kept.get(name, 0), count, kept)
-        save_checkpoint(pool_path, (n, pm, sm))
+        n, models, problems = examine(pool, s, lambda n: load_checkpoint(pool_path, n))
+        assert not problems, problems
+        save_checkpoint(pool_path, (n, *models))
         return n
     finally:
         close(pool, s)
 
 
-def work(pool_path, start, stop=None, quiet=False):
-    """Run transactions start, start+1, ... printing the id of each committed one."""
-    pool = pmemobj.open(pool_path)
+def work(pool_path, start, stop=None, quiet=False, report=None, **pool_args):
+    """Run transactions start, start+1, ... printing the id of each committed
+    one (or passing it to *report*)."""
+    pool = pmemobj.open(pool_path, **pool_args)
     s = open_journal(pool)
     env = PoolEnv(pool, s)
     i = start
@@ -486,7 +509,9 @@ def work(pool_path, start, stop=None, quiet=False):
         except Aborted:
             pass
         else:
-            if not quiet:
+            if report is not None:
+                report(i)
+            elif not quiet:
                 print(i, flush=True)
         i += 1
     close(pool, s)
