@@ -46,33 +46,27 @@ cdef class MemoryManager:
         if self.lock != NULL:
             PyThread_free_lock(self.lock)
 
-    # -- opening and closing ------------------------------------------------
+    # -- opening and closing: _pool_file.pxi -------------------------------------
 
     def _open(self, filename, flag='w', size_t pool_size=PMEMOBJ_MIN_POOL, int mode=0o666):
         """Open or create the pool file (called by PersistentObjectPool)."""
         return _mm_open(self, filename, flag, pool_size, mode)
 
-
     cdef _attach(self, bint create):
         return _mm_attach(self, create)
-
 
     def close(self):
         """Mark the pool clean and close the file (idempotent).  gc is the pool's job."""
         return _mm_close(self)
 
-
     cdef _abandon(self):
         return _mm_abandon(self)
-
 
     cdef _release(self):
         return _mm_release(self)
 
-
     cdef _forget_mapping(self):
         return _mm_forget_mapping(self)
-
 
     # -- checks and raw access ----------------------------------------------
 
@@ -102,193 +96,150 @@ cdef class MemoryManager:
                                    self.filename)
         return p
 
-    # -- transactions ---------------------------------------------------------
+    # -- transactions: _transactions.pxi -----------------------------------------
 
     cdef int begin(self) except -1:
         return _mm_begin(self)
 
-
     cdef int _begin_outermost(self, long me) except -1:
         return _mm_begin_outermost(self, me)
-
 
     cdef int _free_orphans(self) except -1:
         return _mm_free_orphans(self)
 
-
     cdef int end(self, bint ok) except -1:
         return _mm_end(self, ok)
-
 
     cdef _rollback_volatile(self):
         return _mm_rollback_volatile(self)
 
-
     cdef int writable(self) except -1:
         return _mm_writable(self)
-
 
     cdef int doom(self, int err) except -1:
         return _mm_doom(self, err)
 
-
     cdef int fail(self, int err, str what) except -1:
         return _mm_fail(self, err, what)
-
 
     cdef int snapshot(self, const void *p, size_t n) except -1:
         return _mm_snapshot(self, p, n)
 
-
     cdef int add_fresh(self, const void *p, size_t n) except -1:
         return _mm_add_fresh(self, p, n)
-
 
     cdef uint64_t alloc(self, size_t n, uint64_t type_num, bint zero) except 0:
         return _mm_alloc(self, n, type_num, zero)
 
-
     cdef int free(self, uint64_t off) except -1:
         return _mm_free(self, off)
-
 
     cdef uint64_t realloc_raw(self, uint64_t off, size_t n, uint64_t type_num, bint zero) except 0:
         return _mm_realloc_raw(self, off, n, type_num, zero)
 
-
-    # -- reference counts -----------------------------------------------------
+    # -- reference counts: _refcounts.pxi ----------------------------------------
 
     cdef int incref(self, uint64_t off) except -1:
         return _mm_incref(self, off)
 
-
     cdef int decref(self, uint64_t off) except -1:
         return _mm_decref(self, off)
-
 
     cdef int _deallocate(self, uint64_t off, OffStack *st) except -1:
         return _mm_deallocate(self, off, st)
 
-
     cdef _invalidate_proxy(self, uint64_t off):
         return _mm_invalidate_proxy(self, off)
 
-
-    # -- values in slots ------------------------------------------------------
+    # -- values in slots: _values.pxi --------------------------------------------
 
     cdef int init_slot(self, pyp_slot_t *dst, object v) except -1:
         return _mm_init_slot(self, dst, v)
 
-
     cdef int store(self, pyp_slot_t *dst, object v) except -1:
         return _mm_store(self, dst, v)
-
 
     cdef int clear_slot(self, pyp_slot_t *dst) except -1:
         return _mm_clear_slot(self, dst)
 
-
     cdef int release_slot(self, pyp_slot_t s) except -1:
         return _mm_release_slot(self, s)
-
 
     cdef object load(self, const pyp_slot_t *s):
         return _mm_load(self, s)
 
-
     cdef uint64_t _persist_ref(self, object v) except 0:
         return _mm_persist_ref(self, v)
-
 
     cdef uint64_t _new_bytes(self, uint64_t tid, bytes data) except 0:
         return _mm_new_bytes(self, tid, data)
 
-
     cdef uint64_t _new_bigint(self, object v) except 0:
         return _mm_new_bigint(self, v)
-
 
     cdef uint64_t _new_seq(self, uint64_t tid, object items) except 0:
         return _mm_new_seq(self, tid, items)
 
-
     cdef uint64_t _off_of(self, object oid) except? 0:
         return _mm_off_of(self, oid)
-
 
     cdef object oid_of(self, uint64_t off):
         return _mm_oid_of(self, off)
 
-
     cdef object resurrect_off(self, uint64_t off):
         return _mm_resurrect_off(self, off)
-
 
     cdef object _resurrect_class(self, uint64_t off, uint64_t tid):
         return _mm_resurrect_class(self, off, tid)
 
-
-    # -- stable hashing and comparison ----------------------------------------
+    # -- stable hashing and comparison: _values.pxi ------------------------------
 
     cdef int64_t hash_of(self, object v) except? -1:
         return _mm_hash_of(self, v)
 
-
     cdef int slot_eq(self, const pyp_slot_t *s, object v) except -1:
         return _mm_slot_eq(self, s, v)
 
-
-    # -- the type table ------------------------------------------------------
+    # -- the type table: _types.pxi ----------------------------------------------
 
     cdef Py_ssize_t _persistent_type_count(self):
         return _mm_persistent_type_count(self)
 
-
     cdef _load_type_table(self):
         return _mm_load_type_table(self)
-
 
     cdef uint64_t type_id_of(self, type cls) except 0:
         return _mm_type_id_of(self, cls)
 
-
     cdef Py_ssize_t _add_type_name(self, str name) except -1:
         return _mm_add_type_name(self, name)
-
 
     cdef object class_of(self, uint64_t tid):
         return _mm_class_of(self, tid)
 
-
     cdef size_t _traverse_fn(self, uint64_t tid) except? 0:
         return _mm_traverse_fn(self, tid)
 
-
-    # -- persistent objects ----------------------------------------------------
+    # -- persistent objects: _types.pxi ------------------------------------------
 
     cdef uint64_t new_object(self, type cls, size_t n) except 0:
         return _mm_new_object(self, cls, n)
 
-
     cdef int adopt(self, object proxy, uint64_t off) except -1:
         return _mm_adopt(self, proxy, off)
 
-
-    # -- traversal (gc, deallocation, the Persistent protocol) ----------------
+    # -- traversal (gc, deallocation, the Persistent protocol): _types.pxi -------
 
     cdef int _traverse_value(self, uint64_t off, uint64_t tid, visit_fn visit, void *ctx) except -1:
         return _mm_traverse_value(self, off, tid, visit, ctx)
 
-
     cdef int traverse(self, uint64_t off, visit_fn visit, void *ctx) except -1:
         return _mm_traverse(self, off, visit, ctx)
-
 
     cdef object _as_oid(self, object oid):
         return _mm_as_oid(self, oid)
 
-
-    # -- gc --------------------------------------------------------------------
+    # -- gc: _gc.pxi -------------------------------------------------------------
 
     def _gc(self, bint dry_run=False, bint proxy_roots=True):
         """Mark from the root (and live proxies), fix reference counts, free the rest.
@@ -304,15 +255,12 @@ cdef class MemoryManager:
         that the root does not reach."""
         return _mm_gc(self, dry_run, proxy_roots)
 
-
     def _queued_orphan_types(self):
         """{offset: type name} of the queued orphans the next begin() frees (as _free_orphans picks them)."""
         return _mm_queued_orphan_types(self)
 
-
     cdef str _type_name(self, uint64_t tid):
         return _mm_type_name(self, tid)
-
 
     # -- the Python-level MemoryManager API (seeds/003) -----------------------
 
