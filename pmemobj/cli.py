@@ -6,8 +6,11 @@ shutdown, and they leave the clean-shutdown flag as they found it (a pool that
 was not closed cleanly is still recovered by the next normal open).  ``gc``
 opens the pool normally and collects its garbage.
 
-With ``--ptypes`` (or as ``python -m ptypes ...``) the file is opened as a
-ptypes Storage: its schema is shown and the dump starts at the Root structure.
+The packages built on the core show their objects here through what they
+register in :mod:`pmemobj.inspectors`.  With ``--PACKAGE`` (or as ``python -m
+PACKAGE ...``) the file is opened as a file of that package's own kind (for
+ptypes a Storage: its schema is shown and the dump starts at the Root
+structure); ``--name NAME`` opens the one a pool keeps in ``pool.root[NAME]``.
 
 Exit status: 0 success; 1 ``check`` found a problem; 2 the file cannot be
 used (missing, not a pool, damaged) or the command line is wrong.  Errors are
@@ -22,7 +25,8 @@ import os
 import struct
 import sys
 
-from . import _core
+from . import _core, inspectors
+from .inspectors import short as _short
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
 
@@ -70,52 +74,54 @@ def inspect_pool(path):
             mm.close()
 
 
-class _Look:
-    """What a ptypes Storage needs of its pool, on the MemoryManager of a look."""
+class _Target:
+    """What a command looks at: the pool's manager, a way to its root, the
+    fields ``info`` adds, and the inspector that opened it (None: a pool looked
+    at by the core, with the inspectors of the packages its classes belong to)."""
 
-    def __init__(self, mm, path):
-        self.mm, self.filename = mm, path
-
-    @property
-    def closed(self):
-        return self.mm.closed
-
-    @property
-    def root(self):
-        return self.mm.get_root()
-
-    def transaction(self):
-        return self.mm.transaction()
-
-
-def _close_storage(st):
-    _pygc.collect()
-    try:
-        st.close()
-    except ValueError:          # proxies still alive: release without marking clean
-        st._abandon()
+    def __init__(self, mm, get_root, fields, opener, readers=()):
+        self.mm, self.root, self.fields = mm, get_root, fields
+        self.opener, self.readers = opener, readers
 
 
 @contextlib.contextmanager
-def reading_kept_storage(mm, path):
-    """Within the block, the ptypes objects of a pool that keeps a Storage in
-    its root dict can be read; yields the storage's key (or None)."""
-    try:
-        from ptypes.storage import Storage, kept_storage_name
-    except ImportError:
-        yield None
-        return
-    look = _Look(mm, path)
-    try:
-        name = kept_storage_name(look)
-        st = None if name is None else Storage(pool=look, name=name)
-    except (TypeError, ValueError, OSError):      # damage: shown where the walk meets it
-        name = st = None
-    try:
-        yield name
-    finally:
-        if st is not None:
-            _close_storage(st)
+def looking_at(path, opener=None, name=None):
+    """Yield a _Target for *path*: the pool itself, or with an *opener*
+    (an Inspector) its file; with *name*, what the pool keeps in ``pool.root[name]``."""
+    if opener is None and name is None:
+        with inspect_pool(path) as mm, contextlib.ExitStack() as stack:
+            readers = inspectors.for_pool(mm)
+            fields = {}
+            for r in readers:
+                fields.update(stack.enter_context(r.reading(mm, path)))
+            yield _Target(mm, mm.get_root, fields, None, readers)
+    elif name is None:
+        with opener.open_file(path) as handle:
+            yield _Target(handle.mm, lambda: handle.root, opener.file_info(handle), opener)
+    else:
+        from .pool import PersistentObjectPool
+        pool = PersistentObjectPool(path, flag="w")
+        try:
+            opener = _keeper(pool, path, name, opener)
+            with opener.open_kept(pool, name) as handle:
+                yield _Target(handle.mm, lambda: handle.root, opener.file_info(handle), opener)
+        finally:
+            try:
+                pool.close()
+            except ValueError:
+                pass
+
+
+def _keeper(pool, path, name, opener):
+    """The inspector that opens what *pool* keeps in ``pool.root[name]`` (*opener*
+    when given); ValueError when it keeps nothing of that kind there."""
+    holder = pool.root
+    value = holder[name] if hasattr(holder, "keys") and name in holder else None     # never create one
+    owner = inspectors.for_value(value)
+    if owner is None or owner.root_kind(value) is None or opener not in (None, owner):
+        what = opener.kind if opener is not None else "storage"
+        raise ValueError(f"{path}: the pool keeps no {what} in pool.root[{name!r}]")
+    return owner
 
 
 def _mode(is_pmem):
@@ -131,10 +137,6 @@ def _type_of(value):
     if t.__module__ == "builtins":
         return t.__qualname__
     return f"{t.__module__}.{t.__qualname__}"
-
-
-def _is_ptypes_root(value):
-    return _type_of(value) == "ptypes._objects.PtStorageRoot"
 
 
 def pool_info(mm, path):
@@ -158,7 +160,7 @@ def pool_info(mm, path):
     try:
         root = mm.get_root()
         root_type = _type_of(root)
-        kind = "ptypes storage" if _is_ptypes_root(root) else "pmemobj pool"
+        kind = _root_kind(root)[0] or "pmemobj pool"
         del root
     except (TypeError, ValueError, OSError) as e:
         root_type = f"<cannot load: {e}>"
@@ -188,15 +190,22 @@ def pool_info(mm, path):
         "refcounts_wrong": stats["refcounts_wrong"],
         "unknown_classes": dict(sorted(stats["unknown_classes"].items())),
         "damage": damage,
-        "ptypes_storage": None,
     }
+
+
+def _root_kind(root):
+    """(what a pool whose root is *root* is, the package that says so), or (None, None)."""
+    insp = inspectors.for_value(root)
+    kind = insp.root_kind(root) if insp is not None else None
+    return (kind, insp.package) if kind is not None else (None, None)
 
 
 def _mib(n):
     return f"{n} bytes ({n / (1 << 20):.1f} MiB)"
 
 
-def format_info(info, out):
+def format_info(info, out, extra=()):
+    """The text of ``info``; *extra*: (label, text) lines the inspectors add."""
     w = out.write
     w(f"file:              {info['file']}\n")
     w(f"kind:              {info['kind']}\n")
@@ -213,9 +222,8 @@ def format_info(info, out):
     w(f"clean shutdown:    {flag}\n")
     w(f"earlier opens:     {info['opens_before']}\n")
     w(f"root:              {info['root_type']}\n")
-    if info.get("ptypes_storage") is not None:
-        w(f"ptypes storage:    kept in pool.root[{info['ptypes_storage']!r}] "
-          f"(python -m ptypes info --name {info['ptypes_storage']} FILE)\n")
+    for label, text in extra:
+        w(f"{label + ':':19s}{text}\n")
     if info["damage"]:
         w(f"DAMAGE:            {info['damage']}\n")
         return
@@ -240,11 +248,6 @@ def format_info(info, out):
 
 # ---------------------------------------------------------------------------
 # Walking the object tree (dump and check)
-
-def _short(value, width=60):
-    r = repr(value)
-    return r if len(r) <= width else r[:width - 3] + "..."
-
 
 def _persistent_id(value):
     oid = getattr(value, "_p_oid", None)
@@ -279,9 +282,11 @@ def _each(pairs):
 
 def _children(value):
     """(label, child) pairs of a container value, loaded lazily from the pool."""
+    insp = inspectors.for_value(value)
+    kids = insp.children(value) if insp is not None else None
+    if kids is not None:
+        return kids
     cls_name = _type_of(value)
-    if cls_name.startswith("ptypes._objects."):
-        return _ptypes_children(value)
     if isinstance(value, (tuple, list)) or cls_name in (
             "pmemobj.collections.list.PersistentList", "pmemobj.collections.tuple.PersistentTuple"):
         return _each((f"[{i}]", lambda i=i: value[i]) for i in range(len(value)))
@@ -300,21 +305,6 @@ def _children(value):
     return iter(())
 
 
-def _ptypes_children(value):
-    cls_name = type(value).__name__
-    if cls_name == "PtStructure":
-        info = value._p_schema_type.__dict__["_pt_info"]
-        return ((f".{f.name}", getattr(value, f.name)) for f in info.field_list)
-    if cls_name == "PtList":
-        return ((f"[{i}]", v) for i, v in enumerate(value))
-    if cls_name == "PtDict":
-        info = value._p_schema_type.__dict__["_pt_info"]
-        if info.value is None:          # a Set
-            return (("-", k) for k in value)
-        return ((_short(_ptypes_scalar(k)), v) for k, v in value.items())
-    return iter(())
-
-
 def _limited(kids, max_items, total):
     """The first *max_items* of *kids*, then a line saying how many were left out."""
     for n, kid in enumerate(kids):
@@ -325,24 +315,11 @@ def _limited(kids, max_items, total):
         yield kid
 
 
-def _ptypes_scalar(value):
-    n = type(value).__name__
-    if n in ("PtValue", "PtByteString"):
-        return value.contents
-    return value
-
-
 def _describe(value):
     """One line for a value: scalars by repr, containers by type and size."""
-    n = type(value).__name__
-    if n in ("PtValue", "PtByteString"):
-        return f"{value._p_schema_type.__name__ if n == 'PtByteString' else 'value'} {_short(value.contents)}"
-    if n == "PtBuffer":
-        return f"Buffer ({len(value)} bytes)"
-    if n in ("PtStructure", "PtList", "PtDict"):
-        desc = value._p_schema_type.__name__
-        if n != "PtStructure":
-            desc += f" ({len(value)} items)"
+    insp = inspectors.for_value(value)
+    desc = insp.describe(value) if insp is not None else None
+    if desc is not None:
         return desc
     pid = _persistent_id(value)
     if pid is not None:
@@ -427,71 +404,22 @@ def _print_visit(out):
 
 
 # ---------------------------------------------------------------------------
-# ptypes storages
-
-@contextlib.contextmanager
-def inspect_storage(path, name=None):
-    """Open the ptypes Storage at *path* (kept in ``pool.root[name]`` when
-    *name* is given); yield it; close it."""
-    from ptypes.storage import Storage
-
-    from .pool import PersistentObjectPool
-    pool = None
-    if name is None:
-        st = Storage(path)
-    else:
-        pool = PersistentObjectPool(path, flag="w")
-        try:
-            holder = pool.root
-            if not (hasattr(holder, "keys") and name in holder):    # never create one
-                raise ValueError(f"{path}: the pool keeps no ptypes storage in pool.root[{name!r}]")
-            del holder
-            st = Storage(pool=pool, name=name)
-        except BaseException:
-            pool.close()
-            raise
-    try:
-        yield st
-    finally:
-        _close_storage(st)
-        if pool is not None:
-            try:
-                pool.close()
-            except ValueError:
-                pass
-
-
-def storage_info(st, path):
-    pool = st._pool
-    info = pool_info(pool.mm, path)
-    info["kind"] = "ptypes storage"
-    info["schema"] = [(ti.name, _kind_name(ti)) for ti in st._types]
-    return info
-
-
-def _kind_name(ti):
-    from ptypes import _objects
-    names = {v: k for k, v in _objects.KINDS.items()}
-    return names.get(ti.kind, str(ti.kind))
-
-
-# ---------------------------------------------------------------------------
 # The commands
 
+def _looking(args):
+    return looking_at(args.file, args.opener, args.name)
+
+
 def cmd_info(args, out):
-    if args.ptypes:
-        with inspect_storage(args.file, args.name) as st:
-            info = storage_info(st, args.file)
-    else:
-        with inspect_pool(args.file) as mm:
-            info = pool_info(mm, args.file)
-            with reading_kept_storage(mm, args.file) as name:
-                info["ptypes_storage"] = name
+    with _looking(args) as look:
+        info = pool_info(look.mm, args.file)
+        info.update(look.fields)
+        extra = [line for r in look.readers for line in r.info_lines(info)]
     if args.json:
         json.dump(info, out, indent=2)
         out.write("\n")
     else:
-        format_info(info, out)
+        format_info(info, out, extra)
     return EXIT_OK
 
 
@@ -503,15 +431,12 @@ def cmd_check(args, out):
     else:
         out.write("libpmemobj check: INCONSISTENT\n")
         problems.append("libpmemobj reports the pool inconsistent")
-    ctx = inspect_storage(args.file, args.name) if args.ptypes else inspect_pool(args.file)
-    with ctx as handle, contextlib.ExitStack() as stack:
-        if not args.ptypes:
-            stack.enter_context(reading_kept_storage(handle, args.file))
-        mm = handle._pool.mm if args.ptypes else handle
+    with _looking(args) as look:
+        mm = look.mm
         clean = not mm.unclean
         if not clean:
             notes.append("the pool was not closed cleanly" +
-                         ("; gc ran at this open" if args.ptypes else "; the next open runs gc"))
+                         ("; gc ran at this open" if look.opener else "; the next open runs gc"))
         try:
             stats = mm._gc(dry_run=True)
         except (_core.InvalidPoolError, TypeError, ValueError) as e:
@@ -545,7 +470,7 @@ def cmd_check(args, out):
                 failures.append(f"cannot load {label} at depth {depth}: {text[2:]}")
             else:
                 loaded += 1
-        start = _root_or_error(handle, args.ptypes, problems, notes)
+        start = _root_or_error(look, problems, notes)
         if start is not _NO_ROOT:
             walk(start, None, count)
             del start
@@ -563,9 +488,9 @@ def cmd_check(args, out):
 _NO_ROOT = object()
 
 
-def _root_or_error(handle, ptypes, problems, notes):
+def _root_or_error(look, problems, notes):
     try:
-        return handle.root if ptypes else handle.get_root()
+        return look.root()
     except _core.UnknownClassError as e:
         notes.append(f"the root cannot be loaded: {e}")
         return _NO_ROOT
@@ -602,66 +527,71 @@ def cmd_gc(args, out):
 
 def cmd_dump(args, out):
     visit = _print_visit(out)
-    if args.ptypes:
-        with inspect_storage(args.file, args.name) as st:
-            root = st.root
+    with _looking(args) as look:
+        try:
+            root = look.root()
+        except _core.UnknownClassError as e:
+            out.write(f"root: ! UnknownClassError: {e}\n")
+            return EXIT_OK
+        kind, package = _root_kind(root)
+        if kind is not None:
+            out.write(f"root: {kind} root (use: python -m {package} dump FILE)\n")
+        else:
             walk(root, args.depth, visit, args.max_items)
-            del root
-    else:
-        with inspect_pool(args.file) as mm, reading_kept_storage(mm, args.file):
-            try:
-                root = mm.get_root()
-            except _core.UnknownClassError as e:
-                out.write(f"root: ! UnknownClassError: {e}\n")
-                return EXIT_OK
-            if _is_ptypes_root(root):
-                out.write("root: ptypes storage root (use: python -m ptypes dump FILE)\n")
-            else:
-                walk(root, args.depth, visit, args.max_items)
-            del root
+        del root
     return EXIT_OK
 
 
 COMMANDS = {"info": cmd_info, "check": cmd_check, "gc": cmd_gc, "dump": cmd_dump}
 
 
-def build_parser(prog="python -m pmemobj", ptypes=False):
+def build_parser(prog="python -m pmemobj", opener=None):
+    """The parser of ``python -m pmemobj``, or with *opener* (an Inspector) of
+    ``python -m PACKAGE``, which opens files of that package's kind."""
     p = argparse.ArgumentParser(prog=prog, description=(
-        "Inspect, check and collect ptypes storages." if ptypes else
+        f"Inspect, check and collect {opener.kind}s." if opener is not None else
         "Inspect, check and collect pmemobj pool files."))
-    if not ptypes:
-        p.add_argument("--ptypes", action="store_true", help="open FILE as a ptypes storage")
+    if opener is None:
+        # one flag per package with an inspector, named from installed metadata
+        # without importing the package
+        for package in inspectors.packages():
+            p.add_argument(f"--{package}", dest="kind", action="store_const", const=package,
+                           help=f"open FILE with the tools of {package}, as a file of its own kind")
+        name_help = ("open what a pmemobj pool keeps in pool.root[NAME] (e.g. a storage of a package "
+                     "on the core) with the tools of its package")
+    else:
+        name_help = f"open the {opener.kind} kept in pool.root[NAME] of a pmemobj pool"
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = sub.add_parser("info", help="size, space, objects by type, persistence mode, clean-shutdown flag")
     s.add_argument("file", metavar="FILE")
-    s.add_argument("--name", metavar="NAME", default=None,
-                   help="open the ptypes storage kept in pool.root[NAME] of a pmemobj pool (implies --ptypes)")
+    s.add_argument("--name", metavar="NAME", default=None, help=name_help)
     s.add_argument("--json", action="store_true", help="print the information as JSON")
     s = sub.add_parser("check", help="libpmemobj's consistency check and a walk of every reachable object")
     s.add_argument("file", metavar="FILE")
-    s.add_argument("--name", metavar="NAME", default=None,
-                   help="open the ptypes storage kept in pool.root[NAME] of a pmemobj pool (implies --ptypes)")
-    if not ptypes:
+    s.add_argument("--name", metavar="NAME", default=None, help=name_help)
+    if opener is None:
         s = sub.add_parser("gc", help="free unreachable objects and repair reference counts")
         s.add_argument("file", metavar="FILE")
         s.add_argument("--dry-run", action="store_true", help="only count what gc would do")
     s = sub.add_parser("dump", help="print the object tree from the root")
     s.add_argument("file", metavar="FILE")
-    s.add_argument("--name", metavar="NAME", default=None,
-                   help="open the ptypes storage kept in pool.root[NAME] of a pmemobj pool (implies --ptypes)")
+    s.add_argument("--name", metavar="NAME", default=None, help=name_help)
     s.add_argument("--depth", type=int, default=4, help="levels below the root to show (default 4)")
     s.add_argument("--max-items", type=int, default=100, help="items shown per container (default 100)")
     return p
 
 
-def main(argv=None, prog="python -m pmemobj", ptypes=False, out=None):
-    args = build_parser(prog, ptypes).parse_args(argv)
-    if ptypes or getattr(args, "name", None) is not None:
-        args.ptypes = True
+def main(argv=None, prog="python -m pmemobj", opener=None, out=None):
+    """Run the command line on *argv*; returns the exit status.  *opener*: the
+    Inspector whose kind of file ``python -m PACKAGE`` opens."""
+    args = build_parser(prog, opener).parse_args(argv)
+    args.name = getattr(args, "name", None)
     out = sys.stdout if out is None else out
     try:
         if not os.path.lexists(args.file):     # before anything could create it
             raise FileNotFoundError(errno.ENOENT, "pool file does not exist", args.file)
+        kind = getattr(args, "kind", None)
+        args.opener = opener if kind is None else inspectors.for_package(kind)
         try:
             return COMMANDS[args.command](args, out)
         finally:
@@ -671,7 +601,7 @@ def main(argv=None, prog="python -m pmemobj", ptypes=False, out=None):
     except BrokenPipeError:             # output piped into e.g. head: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except (OSError, TypeError, ValueError, MemoryError, _core.TransactionError) as e:
+    except (OSError, TypeError, ValueError, MemoryError, ImportError, _core.TransactionError) as e:
         sys.stderr.write(f"{prog.split()[-1]} {args.command}: error: {_one_line(e)}\n")
         return EXIT_ERROR
 

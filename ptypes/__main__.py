@@ -2,5 +2,6 @@
 import sys
 
 from pmemobj.cli import main
+from ptypes._inspect import inspector
 
-sys.exit(main(prog="python -m ptypes", ptypes=True))
+sys.exit(main(prog="python -m ptypes", opener=inspector))

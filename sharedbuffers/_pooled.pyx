@@ -16,6 +16,7 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from pmemobj._core cimport (
     MemoryManager, PersistentBase, PYP_TYPE_NUM_RAW, VISIT_RAW, pyp_header_t, pyp_slot_t,
     register_traverse, visit_fn, visit_slots)
+from pmemobj import inspectors as _inspectors
 from sharedbuffers._structs cimport BufferRef, Schema, make_proxy
 from sharedbuffers._structs import mapped_object
 
@@ -144,6 +145,11 @@ cdef class PooledBuffer(PersistentBase):
         return (<sb_pooled_t *>self.addr(sizeof(sb_pooled_t))).size
 
     @property
+    def proxy_type(self):
+        """The "module:qualname" of the class that reads the packed bytes."""
+        return self.mm.load(&(<sb_pooled_t *>self.addr(sizeof(sb_pooled_t))).proxy_type)
+
+    @property
     def proxy(self):
         """The mapped object reading the packed bytes in place."""
         cdef sb_pooled_t *p
@@ -194,6 +200,9 @@ cdef class PooledBuffer(PersistentBase):
 
 
 register_traverse(PooledBuffer, traverse_pooled)
+# how python -m pmemobj shows a PooledBuffer, also where no installed metadata
+# declares it (loaded on first use; see pmemobj.inspectors)
+_inspectors.register("sharedbuffers", "sharedbuffers._inspect:inspector")
 
 
 def store_packed(pool, int kind, type cls, data):

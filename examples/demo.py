@@ -1,18 +1,21 @@
 """The demo: all three packages on one real pool, a transaction, a crash of a
-child process in the middle of a transaction, reopen, state intact.
+child process in the middle of a transaction, reopen, state intact, and the
+pool as ``python -m pmemobj dump`` shows it.
 
-    python -m pmemobj.demo [POOL_DIR]
+    python examples/demo.py [POOL_DIR]      (what ./run demo runs)
 """
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import pmemobj
+from demo_schema import AgentStorage, Point, PointArray
 from pmemobj import PersistentDict, PersistentList
-from sharedbuffers import mapped_struct
+from ptypes.storage import Storage
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 CHILD = r"""
 import sys, pmemobj
@@ -29,41 +32,8 @@ with pool.transaction():                  # move 30 from alice to bob, log it in
 """
 
 
-class Point:
-    """A typed struct, packed by sharedbuffers and read in place from the pool."""
-    __slot_types__ = {"x": int, "y": int, "label": str}
-    __slots__ = tuple(__slot_types__)
-
-    def __init__(self, x, y, label):
-        self.x, self.y, self.label = x, y, label
-
-
-Point.__schema__ = mapped_struct.Schema.from_typed_slots(Point)
-
-
-class PointArray(mapped_struct.MappedArrayProxyBase):
-    schema = Point.__schema__
-
-
 def say(msg):
     print(msg, flush=True)
-
-
-def agent_storage_class():
-    from ptypes.storage import Dict, List, Storage
-
-    class AgentStorage(Storage):
-        def populateSchema(self):
-            class Agent(self.schema.Structure):
-                name = self.schema.ByteString
-                age = self.schema.Int
-            self.define(List("ListOfAgents")[Agent])
-            self.define(Dict("AgentsByName")[self.schema.ByteString, Agent])
-
-            class Root(self.schema.Structure):
-                agents = self.schema.ListOfAgents
-                byName = self.schema.AgentsByName
-    return AgentStorage
 
 
 def ages(agents):
@@ -83,7 +53,7 @@ def main(directory):
             pool.root["log"] = pool.new(PersistentList, ["opened accounts"])
             pool.root["points"] = PointArray.build(
                 (Point(i, i * i, f"p{i}") for i in range(1000)), pool=pool)
-        agents = agent_storage_class()(pool=pool, name="agents")     # kept in pool.root["agents"]
+        agents = AgentStorage(pool=pool, name="agents")     # kept in pool.root["agents"]
         with pool.transaction():
             agents.root.agents = agents.schema.ListOfAgents()
             agents.root.byName = agents.schema.AgentsByName()
@@ -117,7 +87,6 @@ def main(directory):
     say(f"   child exit status: {child.returncode} (killed)")
 
     say("== reopen: the half-done transfer is gone, everything committed is there")
-    from ptypes.storage import Storage
     with pmemobj.open(path) as pool:
         agents = Storage(pool=pool, name="agents")      # the schema is read back from the pool
         accounts = dict(pool.root["accounts"])
@@ -138,6 +107,15 @@ def main(directory):
             agents.root.byName[b"Miss Moneypenny"].age.inc()
         say(f"   transfer done properly: {dict(pool.root['accounts'])}, agents {ages(agents)}")
         agents.close()
+
+    # the tools of the core show all three packages' objects (their classes are imported from here)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [HERE, os.environ.get("PYTHONPATH")])))
+    for tool in (["pmemobj", "dump", "--max-items", "4"], ["ptypes", "dump", "--name", "agents"]):
+        say(f"== python -m {' '.join(tool)} {path}")
+        dump = subprocess.run([sys.executable, "-m", *tool, path], env=env, stdout=subprocess.PIPE, text=True,
+                              check=True)
+        for line in dump.stdout.splitlines():
+            say("   " + line)
     say("== done")
 
 
