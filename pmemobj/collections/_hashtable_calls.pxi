@@ -136,20 +136,25 @@ cdef inline Py_ssize_t ht_cursor_hint(const HTCursor *c, const HT *t) noexcept:
     return c.remaining if c.used == <int64_t>t.h.used else 0
 
 
-cdef inline int64_t ht_cursor_next(HTCursor *c, const HT *t) except -4:
-    """The next entry of the open table t, or HT_END, HT_RESIZED, HT_REPLACED."""
+cdef inline int64_t ht_cursor_next(HTCursor *c, const HT *t, pyp_ht_entry_t **entry) except -4:
+    """The next entry of the open table t (*entry receives it), or HT_END, HT_RESIZED, HT_REPLACED."""
     cdef uint64_t i
+    cdef pyp_ht_entry_t *e
     if c.used != <int64_t>t.h.used:
         c.used = -1
         return HT_RESIZED
     i = c.pos
     if i == 0 and c.remaining == 0:
         return HT_END
-    if i == 0 or c.remaining == 0 or i > t.h.nentries or not ht_live(ht_entry(t, i - 1)):
+    if i == 0 or c.remaining == 0 or i > t.h.nentries:
+        return HT_REPLACED
+    e = ht_entry(t, i - 1)
+    if not ht_live(e):
         return HT_REPLACED
     i -= 1
     c.pos = ht_before(t, i) if c.reverse else ht_after(t, i)
     c.remaining -= 1
+    entry[0] = e
     return <int64_t>i
 
 

@@ -318,12 +318,11 @@ cdef class _DictIterator:
             raise StopIteration
         _dict_ht(&t)
         ht_open(self.d, &t, False)
-        i = ht_cursor_next(&self.c, &t)
+        i = ht_cursor_next(&self.c, &t, &e)
         if i < 0:
             if i != HT_RESIZED:     # a resized table's iterator stays broken, as dict's do
                 self.d = None
             ht_cursor_fail(i, "dictionary changed size during iteration", "dictionary keys changed during iteration")
-        e = ht_entry(&t, <uint64_t>i)
         k = ht_key(e)
         v = ht_value(e)
         mm = self.d.mm

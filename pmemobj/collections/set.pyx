@@ -430,15 +430,16 @@ cdef class _SetIterator:
     def __next__(self):
         cdef HT t
         cdef int64_t i
+        cdef pyp_ht_entry_t *e
         cdef pyp_slot_t k
         if self.s is None:
             raise StopIteration
         _set_ht(&t)
         ht_open(self.s, &t, False)
-        i = ht_cursor_next(&self.c, &t)
+        i = ht_cursor_next(&self.c, &t, &e)
         if i < 0:
             if i != HT_RESIZED:
                 self.s = None
             ht_cursor_fail(i, "Set changed size during iteration", "Set changed during iteration")
-        k = ht_key(ht_entry(&t, <uint64_t>i))
+        k = ht_key(e)
         return self.s.mm.load(&k)
