@@ -3,6 +3,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -46,7 +49,6 @@ def killed_child(code, *args, rng, delay=(0, 0.3)):
     """Run `code` (it prints a line after each commit) in a fresh interpreter, wait for
     its first line, SIGKILL it after a random delay (rng.uniform(*delay)) and return all
     it printed: the commits it reported."""
-    import time
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
     child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=env)
@@ -73,7 +75,6 @@ def check_abort_rolls_back(pool, obj, mutate, state, exc):
     """mutate(obj) in a transaction aborted by raising `exc` leaves state(obj) as it was,
     also after a reopen; then mutate(pool.root) works and commits.  Returns the pool,
     reopened after the commit."""
-    import pytest
     before = state(obj)
     with pytest.raises(exc):
         with pool.transaction():
