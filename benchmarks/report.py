@@ -16,8 +16,9 @@ REPO = os.path.dirname(HERE)
 DOCS = os.path.join(REPO, "docs")
 
 import fill  # noqa: E402
-import run_all  # noqa: E402
 import scale  # noqa: E402
+import comparison  # noqa: E402
+from catalog import GROUPS, WORKLOADS, System  # noqa: E402
 
 FIGURE_PREFIX = "perf_"
 
@@ -29,13 +30,13 @@ def write(results, systems, modes, meta, scale_results, docs_dir=DOCS, fill_resu
     os.makedirs(static, exist_ok=True)
     written = []
     figures = []
-    for group, title in run_all.GROUPS.items():
-        names = [w for w, spec in run_all.WORKLOADS.items() if spec.group == group]
-        if not any(run_all.ok(results.get((s.name, w, m if s.pmem else None)))
+    for group, title in GROUPS.items():
+        names = [w for w, spec in WORKLOADS.items() if spec.group == group]
+        if not any(comparison.ok(results.get((s.name, w, m if s.pmem else None)))
                    for w in names for s in systems for m in modes):
             continue
         name = "%s%s.png" % (FIGURE_PREFIX, group)
-        if run_all.plot(results, systems, modes, os.path.join(static, name), names=names, title=title):
+        if comparison.plot(results, systems, modes, os.path.join(static, name), names=names, title=title):
             figures.append((title, name))
             written.append(os.path.join(static, name))
     scale_figure = None
@@ -50,9 +51,9 @@ def write(results, systems, modes, meta, scale_results, docs_dir=DOCS, fill_resu
 
 
 def markdown(results, systems, modes, meta, scale_results, figures, scale_figure, fill_results=None):
-    ratios = run_all.compare(results, systems, modes)
+    ratios = comparison.compare(results, systems, modes)
     load = meta["load_average"]
-    modes_text = ", ".join("`%s`" % run_all.mode_label(m) for m in modes)
+    modes_text = ", ".join("`%s`" % comparison.mode_label(m) for m in modes)
     out = [
         "# Performance",
         "",
@@ -81,11 +82,11 @@ def markdown(results, systems, modes, meta, scale_results, figures, scale_figure
         "move with the machine's load.",
         "",
     ]
-    out += run_all.summary(results, systems, modes, "##")
+    out += comparison.summary(results, systems, modes, "##")
     for title, name in figures:
         out += ["![%s](_static/%s)" % (title, name), ""]
     for mode in modes:
-        out += run_all.tables(results, ratios, systems, mode, "##")
+        out += comparison.tables(results, ratios, systems, mode, "##")
     if scale_results:
         out += ["## Cost against size", "",
                 "`benchmarks/scale.py`: for each N a fresh pool in a process of its own; dict inserts (each its",
@@ -97,7 +98,7 @@ def markdown(results, systems, modes, meta, scale_results, figures, scale_figure
         out += scale.markdown(scale_results, "###")
     if fill_results:
         out += fill.markdown(fill_results, "##")
-    out += run_all.systems_list(systems, "##")
+    out += comparison.systems_list(systems, "##")
     return "\n".join(out)
 
 
@@ -110,9 +111,9 @@ def main(argv=None):
     with open(os.path.join(args.results, "results.json")) as f:
         saved = json.load(f)
     meta = saved["meta"]
-    labels = {run_all.mode_label(m): m for m in ("0", "1")}
+    labels = {comparison.mode_label(m): m for m in ("0", "1")}
     modes = [labels[label] for label in meta["modes"]]
-    systems = [run_all.System(name, info["description"], pmem=info.get("pmem", False), unavailable=info["unavailable"])
+    systems = [System(name, info["description"], pmem=info.get("pmem", False), unavailable=info["unavailable"])
                for name, info in saved["systems"].items()]
     results = {(r["system"], r["workload"], None if r["mode"] is None else labels[r["mode"]]): r
                for r in saved["results"]}

@@ -12,6 +12,7 @@ import sys
 from time import perf_counter_ns
 
 from common import POOL_SIZE, Unsupported, main, measure, read_order, scratch_dir, text_key
+from pool_workloads import pool_workloads
 
 try:
     import pmemobj
@@ -35,46 +36,6 @@ def new_pool(dir, name):
 def mode_of(pool):
     is_pmem = bool(pool.is_pmem)
     return {"is_pmem": is_pmem, "durability": "CPU cache flushes" if is_pmem else "msync per flush"}
-
-
-def empty_tx(dir, n, repeats=3):
-    with new_pool(dir, "empty_tx") as pool:
-
-        def trial(k):
-            t0 = perf_counter_ns()
-            for _ in range(k):
-                with pool.transaction():
-                    pass
-            return perf_counter_ns() - t0
-
-        return dict(measure(trial, n, repeats), **mode_of(pool))
-
-
-def alloc_free_64(dir, n, repeats=3):
-    with new_pool(dir, "alloc_free_64") as pool:
-        mm = pool.mm
-
-        def trial(k):
-            t0 = perf_counter_ns()
-            for _ in range(k):
-                with pool.transaction():
-                    oid = mm.alloc(64)
-                    mm.free(oid)
-            return perf_counter_ns() - t0
-
-        return dict(measure(trial, n, repeats), **mode_of(pool))
-
-
-def root_assign_int(dir, n, repeats=3):
-    with new_pool(dir, "root_assign_int") as pool:
-
-        def trial(k):
-            t0 = perf_counter_ns()
-            for i in range(k):
-                pool.root = i
-            return perf_counter_ns() - t0
-
-        return dict(measure(trial, n, repeats), **mode_of(pool))
 
 
 def dict_insert_int(dir, n, repeats=3):
@@ -214,9 +175,7 @@ def field_inc(dir, n, repeats=3):
 
 
 WORKLOADS = {
-    "empty_tx": empty_tx,
-    "alloc_free_64": alloc_free_64,
-    "root_assign_int": root_assign_int,
+    **pool_workloads(new_pool, mode_of),
     "dict_insert_int": dict_insert_int,
     "dict_insert_str": dict_insert_str,
     "dict_get_int": dict_get_int,

@@ -12,6 +12,7 @@ import sys
 from time import perf_counter_ns
 
 from common import POOL_SIZE, main, measure, read_order, scratch_dir, text_key
+from pool_workloads import pool_workloads
 
 import nvm.pmemobj as po
 from nvm.pmemobj.pool import ffi
@@ -40,46 +41,6 @@ def mode_of(pool):
     addr = int(ffi.cast("uintptr_t", pool._pmem_root))
     is_pmem = bool(_libpmem.pmem_is_pmem(addr, 16))
     return {"is_pmem": is_pmem, "durability": "CPU cache flushes" if is_pmem else "msync per flush"}
-
-
-def empty_tx(dir, n, repeats=3):
-    with new_pool(dir, "empty_tx") as pool:
-
-        def trial(k):
-            t0 = perf_counter_ns()
-            for _ in range(k):
-                with pool.transaction():
-                    pass
-            return perf_counter_ns() - t0
-
-        return dict(measure(trial, n, repeats), **mode_of(pool))
-
-
-def alloc_free_64(dir, n, repeats=3):
-    with new_pool(dir, "alloc_free_64") as pool:
-        mm = pool.mm
-
-        def trial(k):
-            t0 = perf_counter_ns()
-            for _ in range(k):
-                with pool.transaction():
-                    oid = mm.alloc(64)
-                    mm.free(oid)
-            return perf_counter_ns() - t0
-
-        return dict(measure(trial, n, repeats), **mode_of(pool))
-
-
-def root_assign_int(dir, n, repeats=3):
-    with new_pool(dir, "root_assign_int") as pool:
-
-        def trial(k):
-            t0 = perf_counter_ns()
-            for i in range(k):
-                pool.root = i
-            return perf_counter_ns() - t0
-
-        return dict(measure(trial, n, repeats), **mode_of(pool))
 
 
 def dict_insert_int(dir, n, repeats=3):
@@ -179,9 +140,7 @@ def list_iter(dir, n, repeats=3):
 
 
 WORKLOADS = {
-    "empty_tx": empty_tx,
-    "alloc_free_64": alloc_free_64,
-    "root_assign_int": root_assign_int,
+    **pool_workloads(new_pool, mode_of),
     "dict_insert_int": dict_insert_int,
     "dict_insert_str": dict_insert_str,
     "dict_get_int": dict_get_int,

@@ -3,6 +3,7 @@
 Each operation is one autocommit statement, so one durable transaction.
 """
 
+import contextlib
 import os
 import sqlite3
 import sys
@@ -13,87 +14,78 @@ from common import main, measure, read_order, scratch_dir, text_key
 DURABILITY = "WAL, synchronous=FULL: fsync per commit"
 
 
-def dict_insert_int(dir, n, repeats=3):
-    """d[i] = i for new keys, each in its own transaction; a fresh table per repeat."""
+@contextlib.contextmanager
+def _database(dir):
+    """A connection to a new database in WAL mode with synchronous=FULL, and the journal mode
+    SQLite reports; closed afterwards."""
     with scratch_dir(dir, "sqlite") as d:
         con = sqlite3.connect(os.path.join(d, "bench.db"), isolation_level=None)
         try:
             mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             con.execute("PRAGMA synchronous=FULL")
-
-            def trial(k):
-                con.execute("DROP TABLE IF EXISTS d")
-                con.execute("CREATE TABLE d (k INTEGER PRIMARY KEY, v)")
-                insert = con.execute
-                sql = "INSERT OR REPLACE INTO d VALUES (?, ?)"
-                t0 = perf_counter_ns()
-                for i in range(k):
-                    insert(sql, (i, i))
-                return perf_counter_ns() - t0
-
-            result = measure(trial, n, repeats)
+            yield con, mode
         finally:
             con.close()
-    return dict(result, is_pmem=None, durability=DURABILITY, journal_mode=mode, sqlite=sqlite3.sqlite_version)
-
-
-def _connect(d):
-    con = sqlite3.connect(os.path.join(d, "bench.db"), isolation_level=None)
-    mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    con.execute("PRAGMA synchronous=FULL")
-    return con, mode
 
 
 def _done(result, mode):
     return dict(result, is_pmem=None, durability=DURABILITY, journal_mode=mode, sqlite=sqlite3.sqlite_version)
 
 
+def dict_insert_int(dir, n, repeats=3):
+    """d[i] = i for new keys, each in its own transaction; a fresh table per repeat."""
+    with _database(dir) as (con, mode):
+
+        def trial(k):
+            con.execute("DROP TABLE IF EXISTS d")
+            con.execute("CREATE TABLE d (k INTEGER PRIMARY KEY, v)")
+            insert = con.execute
+            sql = "INSERT OR REPLACE INTO d VALUES (?, ?)"
+            t0 = perf_counter_ns()
+            for i in range(k):
+                insert(sql, (i, i))
+            return perf_counter_ns() - t0
+
+        return _done(measure(trial, n, repeats), mode)
+
+
 def dict_insert_str(dir, n, repeats=3):
     """d[key] = i for new 20-character text keys, each in its own transaction."""
-    with scratch_dir(dir, "sqlite") as d:
-        con, mode = _connect(d)
-        try:
-            def trial(k):
-                con.execute("DROP TABLE IF EXISTS d")
-                con.execute("CREATE TABLE d (k TEXT PRIMARY KEY, v)")
-                keys = [text_key(i) for i in range(k)]
-                insert = con.execute
-                sql = "INSERT OR REPLACE INTO d VALUES (?, ?)"
-                t0 = perf_counter_ns()
-                for i, key in enumerate(keys):
-                    insert(sql, (key, i))
-                return perf_counter_ns() - t0
+    with _database(dir) as (con, mode):
 
-            result = measure(trial, n, repeats)
-        finally:
-            con.close()
-    return _done(result, mode)
+        def trial(k):
+            con.execute("DROP TABLE IF EXISTS d")
+            con.execute("CREATE TABLE d (k TEXT PRIMARY KEY, v)")
+            keys = [text_key(i) for i in range(k)]
+            insert = con.execute
+            sql = "INSERT OR REPLACE INTO d VALUES (?, ?)"
+            t0 = perf_counter_ns()
+            for i, key in enumerate(keys):
+                insert(sql, (key, i))
+            return perf_counter_ns() - t0
+
+        return _done(measure(trial, n, repeats), mode)
 
 
 def _dict_get(dir, n, repeats, make_key, kind):
     size, order = read_order(n)
-    with scratch_dir(dir, "sqlite") as d:
-        con, mode = _connect(d)
-        try:
-            con.execute("CREATE TABLE d (k %s PRIMARY KEY, v)" % kind)
-            con.execute("BEGIN")
-            con.executemany("INSERT INTO d VALUES (?, ?)", ((make_key(i), i) for i in range(size)))
-            con.execute("COMMIT")
-            keys = [make_key(i) for i in order]
+    with _database(dir) as (con, mode):
+        con.execute("CREATE TABLE d (k %s PRIMARY KEY, v)" % kind)
+        con.execute("BEGIN")
+        con.executemany("INSERT INTO d VALUES (?, ?)", ((make_key(i), i) for i in range(size)))
+        con.execute("COMMIT")
+        keys = [make_key(i) for i in order]
 
-            def trial(k):
-                ks = keys[:k]
-                execute = con.execute
-                sql = "SELECT v FROM d WHERE k = ?"
-                t0 = perf_counter_ns()
-                for key in ks:
-                    execute(sql, (key,)).fetchone()[0]
-                return perf_counter_ns() - t0
+        def trial(k):
+            ks = keys[:k]
+            execute = con.execute
+            sql = "SELECT v FROM d WHERE k = ?"
+            t0 = perf_counter_ns()
+            for key in ks:
+                execute(sql, (key,)).fetchone()[0]
+            return perf_counter_ns() - t0
 
-            result = measure(trial, n, repeats)
-        finally:
-            con.close()
-    return _done(result, mode)
+        return _done(measure(trial, n, repeats), mode)
 
 
 def dict_get_int(dir, n, repeats=3):
@@ -108,47 +100,38 @@ def dict_get_bytes(dir, n, repeats=3):
 
 def list_append_tx(dir, n, repeats=3):
     """n inserts of small ints at the end of a new table, one transaction."""
-    with scratch_dir(dir, "sqlite") as d:
-        con, mode = _connect(d)
-        try:
-            def trial(k):
-                con.execute("DROP TABLE IF EXISTS l")
-                con.execute("CREATE TABLE l (i INTEGER PRIMARY KEY, v)")
-                insert = con.execute
-                sql = "INSERT INTO l (v) VALUES (?)"
-                t0 = perf_counter_ns()
-                con.execute("BEGIN")
-                for i in range(k):
-                    insert(sql, (i & 1023,))
-                con.execute("COMMIT")
-                return perf_counter_ns() - t0
+    with _database(dir) as (con, mode):
 
-            result = measure(trial, n, repeats)
-        finally:
-            con.close()
-    return _done(result, mode)
+        def trial(k):
+            con.execute("DROP TABLE IF EXISTS l")
+            con.execute("CREATE TABLE l (i INTEGER PRIMARY KEY, v)")
+            insert = con.execute
+            sql = "INSERT INTO l (v) VALUES (?)"
+            t0 = perf_counter_ns()
+            con.execute("BEGIN")
+            for i in range(k):
+                insert(sql, (i & 1023,))
+            con.execute("COMMIT")
+            return perf_counter_ns() - t0
+
+        return _done(measure(trial, n, repeats), mode)
 
 
 def list_iter(dir, n, repeats=3):
     """SELECT over a table of n small ints in rowid order (per row)."""
-    with scratch_dir(dir, "sqlite") as d:
-        con, mode = _connect(d)
-        try:
-            con.execute("CREATE TABLE l (i INTEGER PRIMARY KEY, v)")
-            con.execute("BEGIN")
-            con.executemany("INSERT INTO l (v) VALUES (?)", ((i & 1023,) for i in range(n)))
-            con.execute("COMMIT")
+    with _database(dir) as (con, mode):
+        con.execute("CREATE TABLE l (i INTEGER PRIMARY KEY, v)")
+        con.execute("BEGIN")
+        con.executemany("INSERT INTO l (v) VALUES (?)", ((i & 1023,) for i in range(n)))
+        con.execute("COMMIT")
 
-            def trial(k):
-                t0 = perf_counter_ns()
-                for (_,) in con.execute("SELECT v FROM l ORDER BY i"):
-                    pass
-                return (perf_counter_ns() - t0) * k // n
+        def trial(k):
+            t0 = perf_counter_ns()
+            for (_,) in con.execute("SELECT v FROM l ORDER BY i"):
+                pass
+            return (perf_counter_ns() - t0) * k // n
 
-            result = measure(trial, n, repeats)
-        finally:
-            con.close()
-    return _done(result, mode)
+        return _done(measure(trial, n, repeats), mode)
 
 
 WORKLOADS = {

@@ -307,24 +307,13 @@ def crash_work(i, l, d, s):
 
 def test_sigkill_during_transactions_on_large_collections(pool_path):
     import random
-    import signal
-    import subprocess
-    import sys
-    import time
-    from support import TESTS, ROOT
+    from support import TESTS, killed_child
     with pmemobj.create(pool_path, pool_size=64 << 20) as pool:
         pool.root = pool.new(PersistentDict, l=pool.new(PersistentList), d=pool.new(PersistentDict),
                              s=pool.new(PersistentSet), n=0)
     rng = random.Random(5)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
     for kill in range(6):
-        child = subprocess.Popen([sys.executable, "-c", CRASH_CHILD, pool_path, TESTS], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, env=env)
-        assert child.stdout.readline(), child.stderr.read()      # it committed one transaction
-        time.sleep(rng.uniform(0, 0.3))
-        child.send_signal(signal.SIGKILL)
-        out, err = child.communicate()
-        assert child.returncode == -signal.SIGKILL, err
+        killed_child(CRASH_CHILD, pool_path, TESTS, rng=rng)     # once it has committed one transaction
         with pmemobj.open(pool_path) as pool:
             root = pool.root
             l, d, s = [], {}, set()

@@ -1,16 +1,11 @@
 """SIGKILL a child in the middle of transactions: the reopened pool holds every
 committed transaction in full, nothing of a partial one, and gc collects leaks."""
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 import pmemobj
-from support import ROOT
+from support import killed_child
 
 CHILD = r"""
 import sys, pmemobj
@@ -39,19 +34,10 @@ def test_sigkill_mid_transaction(pool_path):
     with pmemobj.create(pool_path, pool_size=32 << 20) as pool:
         pool.root = expected(0)
     rng = random.Random(1234)
-    env = dict(os.environ, PYTHONPATH=ROOT)
     last = 0
     for kill in range(8):
-        child = subprocess.Popen([sys.executable, "-c", EXPECTED + CHILD, pool_path], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # wait until it commits something, then kill it at a random moment
-        first = child.stdout.readline()
-        assert first, child.stderr.read()
-        time.sleep(rng.uniform(0, 0.05))
-        child.send_signal(signal.SIGKILL)
-        out, err = child.communicate()
-        assert child.returncode == -signal.SIGKILL, err
-        committed = [int(x) for x in (first + out).split()]
+        # once it has committed something, killed at a random moment
+        committed = [int(x) for x in killed_child(EXPECTED + CHILD, pool_path, rng=rng, delay=(0, 0.05)).split()]
         assert committed[0] == last + 1
         last = committed[-1]
         with pmemobj.open(pool_path) as pool:

@@ -4,11 +4,7 @@ import collections.abc
 import os
 import random
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 
 import pytest
 from hypothesis import HealthCheck, settings, strategies as st
@@ -16,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import pmemobj
 from pmemobj import PersistentDict, PersistentSet
-from support import ROOT, assert_no_signal, run_python, assert_no_garbage, reopen
+from support import assert_no_garbage, assert_no_signal, check_abort_rolls_back, killed_child, reopen, run_python
 
 POOL_SIZE = 32 * 1024 * 1024
 
@@ -306,21 +302,7 @@ def _state(d):
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
 def test_abort_rolls_back(pool_path, name):
     pool = new_pool(pool_path)
-    d = _fill(pool)
-    before = _state(d)
-    with pytest.raises(Boom):
-        with pool.transaction():
-            MUTATIONS[name](d)
-            raise Boom()
-    assert _state(d) == before
-    assert_no_garbage(pool)
-    pool = reopen(pool)
-    assert _state(pool.root) == before
-    # the method works after the abort, and commits
-    MUTATIONS[name](pool.root)
-    after = _state(pool.root)
-    pool = reopen(pool)
-    assert _state(pool.root) == after
+    pool = check_abort_rolls_back(pool, _fill(pool), MUTATIONS[name], _state, Boom)
     assert_no_garbage(pool)
     pool.close()
 
@@ -801,18 +783,9 @@ def test_sigkill_mid_transaction(pool_path):
     with pmemobj.create(pool_path, pool_size=32 << 20) as pool:
         pool.root = (pool.new(PersistentDict), pool.new(PersistentSet))
     rng = random.Random(4321)
-    env = dict(os.environ, PYTHONPATH=ROOT)
     last = -1
     for kill in range(6):
-        child = subprocess.Popen([sys.executable, "-c", _CRASH_CHILD, pool_path], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        first = child.stdout.readline()
-        assert first, child.stderr.read()
-        time.sleep(rng.uniform(0, 0.3))
-        child.send_signal(signal.SIGKILL)
-        out, err = child.communicate()
-        assert child.returncode == -signal.SIGKILL, err
-        committed = [int(x) for x in (first + out).split()]
+        committed = [int(x) for x in killed_child(_CRASH_CHILD, pool_path, rng=rng).split()]
         assert committed[0] == last + 1
         with pmemobj.open(pool_path) as pool:
             d, s = pool.root

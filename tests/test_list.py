@@ -311,6 +311,16 @@ MUTATIONS = {
 }
 
 
+def _check_clean_and_kept(pool, expected):
+    """Nothing for gc to collect, and the reopened pool's root list is `expected`."""
+    assert_no_garbage(pool)
+    pool2 = reopen(pool)
+    try:
+        assert _expected(pool2.root) == expected
+    finally:
+        pool2.close()
+
+
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
 def test_abort_restores(pool, name):
     pool.root = pool.new(PersistentList, _initial(pool))
@@ -322,12 +332,7 @@ def test_abort_restores(pool, name):
             assert _expected(lst) != before
             raise Boom()
     assert _expected(lst) == before
-    assert_no_garbage(pool)
-    pool2 = reopen(pool)
-    try:
-        assert _expected(pool2.root) == before
-    finally:
-        pool2.close()
+    _check_clean_and_kept(pool, before)
 
 
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
@@ -341,12 +346,7 @@ def test_commit_keeps(pool, name):
         MUTATIONS[name](lst)
     assert typed(lst) == typed(model)
     expected = _expected(lst)
-    assert_no_garbage(pool)
-    pool2 = reopen(pool)
-    try:
-        assert _expected(pool2.root) == expected
-    finally:
-        pool2.close()
+    _check_clean_and_kept(pool, expected)
 
 
 def test_failed_store_rolls_back_the_method(pool):

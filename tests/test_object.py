@@ -6,7 +6,7 @@ import pytest
 
 import pmemobj
 from pmemobj import PersistentDict, PersistentList, PersistentObject, PersistentSet
-from support import assert_no_signal, run_python, assert_no_garbage, reopen
+from support import assert_no_garbage, assert_no_signal, check_abort_rolls_back, reopen, run_python
 
 POOL_SIZE = 32 * 1024 * 1024
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -208,20 +208,7 @@ def test_abort_rolls_back(pool_path, name):
 
     def state(p):
         return [(k, getattr(p, k)) for k in p._p_attrs() if k != "nested"]
-    before = state(p)
-    with pytest.raises(Boom):
-        with pool.transaction():
-            MUTATIONS[name](p)
-            raise Boom()
-    assert state(p) == before
-    assert_no_garbage(pool)
-    pool = reopen(pool)
-    assert state(pool.root) == before
-    MUTATIONS[name](pool.root)
-    after = state(pool.root)
-    pool = reopen(pool)
-    assert state(pool.root) == after
-    pool.close()
+    check_abort_rolls_back(pool, p, MUTATIONS[name], state, Boom).close()
 
 
 def test_unpersistable_attribute_changes_nothing(pool_path):

@@ -11,7 +11,7 @@ import pytest
 
 from ptypes.buffer import Buffer
 from ptypes.storage import Storage
-from support import run_python
+from support import closing_storage, run_python
 
 np = pytest.importorskip("numpy")
 
@@ -29,9 +29,7 @@ class Buffers(Storage):
 def store(pool_path):
     s = Buffers(pool_path)
     s.root.buf = s.schema.Buffer(np.arange(12, dtype=np.int64).reshape(3, 4))
-    yield s
-    if not s._closed:
-        s.close()
+    yield from closing_storage(s)
 
 
 def values(s):

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ptypes.storage import Dict, List, Set, Storage
+from support import closing_storage
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -53,10 +54,7 @@ def shared():
 
 @pytest.fixture
 def store(pool_path):
-    s = Colls(pool_path)
-    yield s
-    if not s._closed:
-        s.close()
+    yield from closing_storage(Colls(pool_path))
 
 
 def ints_of(plist):

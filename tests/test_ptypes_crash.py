@@ -2,14 +2,12 @@
 every committed transaction in full and nothing of a partial one."""
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from support import ROOT, TESTS
+from support import ROOT, TESTS, killed_child
 
 # the Journal schema of the crash torture (tests/torture.py); Root.last counts the updates
 SCHEMA = "from torture import Journal, init_journal\n"
@@ -69,19 +67,11 @@ def kill_children(pool_path, child_code, check, rounds=4, seed=7):
     at `pool_path` and SIGKILL it at random moments; after each kill
     `check(pool_path)` checks the reopened storage and returns how many
     updates it holds, which must grow."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
     rng = random.Random(seed)
     done = 0
     for _ in range(rounds):
-        child = subprocess.Popen([sys.executable, '-c', child_code, pool_path], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, env=env, text=True)
-        # wait for the child to commit something, then kill it at a random moment
-        first = child.stdout.readline()
-        assert first, child.stderr.read()
-        time.sleep(rng.uniform(0.05, 0.4))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        assert child.returncode == -signal.SIGKILL
+        # once it has committed something, killed at a random moment
+        killed_child(child_code, pool_path, rng=rng, delay=(0.05, 0.4))
         n = check(pool_path)
         assert n > done
         done = n

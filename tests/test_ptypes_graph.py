@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from ptypes.graph import Edge, Node
 from ptypes.storage import List, Storage
+from support import closing_storage
 
 SETTINGS = settings(max_examples=40, deadline=None)
 NODES = 5
@@ -36,10 +37,7 @@ class Graph(Storage):
 
 @pytest.fixture
 def store(pool_path):
-    s = Graph(pool_path)
-    yield s
-    if not s._closed:
-        s.close()
+    yield from closing_storage(Graph(pool_path))
 
 
 def ids(edges):

@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 from ptypes.pcollections import SkipList
 from ptypes.storage import Storage
+from support import closing_storage
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -41,10 +42,7 @@ class Sorted(Storage):
 
 @pytest.fixture
 def store(pool_path):
-    s = Sorted(pool_path)
-    yield s
-    if not s._closed:
-        s.close()
+    yield from closing_storage(Sorted(pool_path))
 
 
 def contents(sl):

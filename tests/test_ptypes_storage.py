@@ -9,7 +9,7 @@ import pytest
 import pmemobj
 from ptypes.storage import Dict, List, Set, Storage, MIN_STORAGE_SIZE
 from ptypes.buffer import Buffer
-from support import assert_no_signal, run_python
+from support import assert_no_signal, closing_storage, run_python
 
 
 class Agents(Storage):
@@ -40,10 +40,7 @@ class Agents(Storage):
 
 @pytest.fixture
 def store(pool_path):
-    s = Agents(pool_path)
-    yield s
-    if not s._closed:
-        s.close()
+    yield from closing_storage(Agents(pool_path))
 
 
 def test_schema_module_lists_public_types(store):

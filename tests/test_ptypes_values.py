@@ -3,6 +3,7 @@ dict values) follow their slot, frozen ones (keys) are read-only copies."""
 import pytest
 
 from ptypes.storage import Dict, List, Set, Storage
+from support import closing_storage
 
 
 class Values(Storage):
@@ -24,10 +25,7 @@ class Values(Storage):
 
 @pytest.fixture
 def store(pool_path):
-    s = Values(pool_path)
-    yield s
-    if not s._closed:
-        s.close()
+    yield from closing_storage(Values(pool_path))
 
 
 def test_int_keys_come_back_as_proxies(store):

@@ -17,7 +17,7 @@ from pmemobj import (PersistentDict, PersistentList, PersistentObject, Persisten
                      PoolFullError, TransactionError)
 from pmemobj import _core
 from ptypes._objects import PtStorageRoot
-from ptypes.storage import Dict, List, Set, Storage
+from ptypes.storage import Storage
 
 import torture
 
@@ -243,14 +243,9 @@ def test_root_assignment_under_faults(pool):
 # ptypes
 
 class Faults(Storage):
+    """The Journal schema of the torture tests, its Root with a `count` and a structure field."""
     def populateSchema(self):
-        class Entry(self.schema.Structure):
-            n = self.schema.Int
-            text = self.schema.ByteString
-        self.define(List("Entries")[Entry])
-        self.define(List("Ints")[self.schema.Int])
-        self.define(Dict("ByKey")[self.schema.ByteString, Entry])
-        self.define(Set("Keys")[self.schema.ByteString])
+        Entry = torture.define_journal_collections(self)
 
         class Root(self.schema.Structure):
             count = self.schema.Int

@@ -59,15 +59,22 @@ class PointArray(ms.MappedArrayProxyBase):
     schema = POINT
 
 
+def define_journal_collections(storage):
+    """The Entry structure and the collections of the Journal schema, defined in the schema
+    of ``storage`` (from its populateSchema); returns Entry, for a Root of other fields."""
+    class Entry(storage.schema.Structure):
+        n = storage.schema.Int
+        text = storage.schema.ByteString
+    storage.define(List("Entries")[Entry])
+    storage.define(List("Ints")[storage.schema.Int])
+    storage.define(Dict("ByKey")[storage.schema.ByteString, Entry])
+    storage.define(Set("Keys")[storage.schema.ByteString])
+    return Entry
+
+
 class Journal(Storage):
     def populateSchema(self):
-        class Entry(self.schema.Structure):
-            n = self.schema.Int
-            text = self.schema.ByteString
-        self.define(List("Entries")[Entry])
-        self.define(List("Ints")[self.schema.Int])
-        self.define(Dict("ByKey")[self.schema.ByteString, Entry])
-        self.define(Set("Keys")[self.schema.ByteString])
+        define_journal_collections(self)
 
         class Root(self.schema.Structure):
             last = self.schema.Int

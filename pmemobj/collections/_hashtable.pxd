@@ -476,3 +476,4 @@ cdef inline int ht_slot_of(MemoryManager mm, const HT *t, uint64_t h, uint64_t n
 
 
 include "_hashtable_storage.pxi"
+include "_hashtable_calls.pxi"

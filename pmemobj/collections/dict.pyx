@@ -20,7 +20,6 @@ except where living in a pool makes a difference:
 import collections.abc as _abc
 import types as _types
 
-from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.object cimport PyObject_RichCompareBool, Py_EQ
 from libc.stdint cimport uint64_t, int64_t
 from pmemobj._core cimport MemoryManager, PersistentBase, pyp_slot_t, register_traverse, visit_fn
@@ -40,15 +39,9 @@ cdef inline void _dict_ht(HT *t) noexcept:
     ht_init(t, sizeof(pyp_dict_t), sizeof(pyp_ht_entry_t))
 
 
-cdef inline uint64_t _hash(PersistentDict d, object key) except? 0xffffffffffffffff:
-    if d.mm is None:
-        d.addr(0)       # raises: not created by pool.new()
-    return ht_hash(d.mm, key)
-
-
 cdef inline int64_t _find(PersistentDict d, object key, HT *t) except -2:
     cdef uint64_t s
-    cdef uint64_t h = _hash(d, key)
+    cdef uint64_t h = ht_owner_hash(d, key)
     _dict_ht(t)
     ht_open(d, t, False)
     return ht_find(d, t, key, h, &s)
@@ -77,32 +70,9 @@ cdef list _pairs(object other):
 
 cdef int _set_many(PersistentDict d, list pairs) except -1:
     """d[k] = v for every pair, in one transaction; every key is hashed first."""
-    cdef Py_ssize_t n = len(pairs), i
-    cdef uint64_t *hs
     cdef HT t
-    cdef MemoryManager mm
-    if n == 0:
-        d.addr(0)       # still raises on a closed pool or a dead object
-        return 0
-    hs = <uint64_t *>PyMem_Malloc(n * sizeof(uint64_t))
-    if hs == NULL:
-        raise MemoryError()
-    try:
-        for i in range(n):
-            hs[i] = _hash(d, (<tuple>pairs[i])[0])
-        _dict_ht(&t)
-        mm = d.mm
-        d.begin()
-        try:
-            for i in range(n):
-                ht_set(d, &t, (<tuple>pairs[i])[0], hs[i], (<tuple>pairs[i])[1], True)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
-    finally:
-        PyMem_Free(hs)
-    return 0
+    _dict_ht(&t)
+    return ht_set_many_tx(d, &t, pairs, True)
 
 
 cdef class PersistentDict(PersistentBase):
@@ -225,35 +195,16 @@ cdef class PersistentDict(PersistentBase):
     # -- writing: one transaction per call ----------------------------------------
 
     def __setitem__(self, key, value):
-        cdef uint64_t h = _hash(self, key)
+        cdef uint64_t h = ht_owner_hash(self, key)
         cdef HT t
-        cdef MemoryManager mm = self.mm
         _dict_ht(&t)
-        self.begin()
-        try:
-            ht_set(self, &t, key, h, value, True)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
+        ht_set_tx(self, &t, key, h, value, True)
 
     def __delitem__(self, key):
-        cdef uint64_t h = _hash(self, key)
+        cdef uint64_t h = ht_owner_hash(self, key)
         cdef HT t
-        cdef pyp_slot_t old[2]
-        cdef MemoryManager mm = self.mm
-        cdef int found
         _dict_ht(&t)
-        self.begin()
-        try:
-            found = ht_take(self, &t, key, h, old)
-            if found:
-                ht_release(mm, &t, old)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
-        if not found:
+        if not ht_remove_tx(self, &t, key, h, False, HT_FOUND, False):
             raise KeyError(key)
 
     def pop(self, key, *default):
@@ -264,24 +215,11 @@ cdef class PersistentDict(PersistentBase):
             if default:
                 return default[0]
             raise KeyError(key)
-        cdef uint64_t h = _hash(self, key)
+        cdef uint64_t h = ht_owner_hash(self, key)
         cdef HT t
-        cdef pyp_slot_t old[2]
-        cdef MemoryManager mm = self.mm
-        cdef int found
-        value = None
         _dict_ht(&t)
-        self.begin()
-        try:
-            found = ht_take(self, &t, key, h, old)
-            if found:
-                value = mm.load(&old[1])
-                ht_release(mm, &t, old)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
-        if found:
+        value = ht_remove_tx(self, &t, key, h, False, HT_VALUE, _MISSING)
+        if value is not _MISSING:
             return value
         if default:
             return default[0]
@@ -290,22 +228,9 @@ cdef class PersistentDict(PersistentBase):
     def popitem(self):
         """Remove and return the (key, value) pair inserted last; KeyError if empty."""
         cdef HT t
-        cdef pyp_slot_t old[2]
-        cdef MemoryManager mm = self.mm
-        cdef int found
-        item = None
         _dict_ht(&t)
-        self.begin()
-        try:
-            found = ht_take_last(self, &t, old)
-            if found:
-                item = (mm.load(&old[0]), mm.load(&old[1]))
-                ht_release(mm, &t, old)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
-        if not found:
+        item = ht_remove_tx(self, &t, None, 0, True, HT_ITEM, _MISSING)
+        if item is _MISSING:
             raise KeyError("popitem(): dictionary is empty")
         return item
 
@@ -314,21 +239,13 @@ cdef class PersistentDict(PersistentBase):
         cdef HT t
         cdef int64_t ix = _find(self, key, &t)
         cdef pyp_slot_t v
-        cdef uint64_t h
         cdef MemoryManager mm = self.mm
-        cdef int inserted
         if ix >= 0:
             v = ht_value(ht_entry(&t, <uint64_t>ix))
             return mm.load(&v)
-        h = _hash(self, key)
-        self.begin()
-        try:
-            inserted = ht_set(self, &t, key, h, default, False)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
-        return default if inserted else self[key]
+        if ht_set_tx(self, &t, key, ht_owner_hash(self, key), default, False):
+            return default
+        return self[key]
 
     def update(self, /, *args, **kw):
         """Update from a mapping or an iterable of pairs, then from the keyword arguments."""
@@ -346,15 +263,8 @@ cdef class PersistentDict(PersistentBase):
     def clear(self):
         """Remove all items."""
         cdef HT t
-        cdef MemoryManager mm = self.mm
         _dict_ht(&t)
-        self.begin()
-        try:
-            ht_clear(self, &t)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
+        ht_clear_tx(self, &t)
 
 
 cdef bint _dict_eq(PersistentDict d, object other) except -1:
@@ -384,11 +294,8 @@ _abc.MutableMapping.register(PersistentDict)
 
 cdef class _DictIterator:
     cdef PersistentDict d          # None once exhausted
-    cdef uint64_t pos              # 1 + the entry to return next (insertion order), 0 at the end
-    cdef int64_t used              # the length at creation, -1 after a change of size
-    cdef Py_ssize_t remaining
+    cdef HTCursor c
     cdef int kind
-    cdef bint reverse
 
     def __iter__(self):
         return self
@@ -399,11 +306,11 @@ cdef class _DictIterator:
             return 0
         _dict_ht(&t)
         ht_open(self.d, &t, False)
-        return self.remaining if self.used == <int64_t>t.h.used else 0
+        return ht_cursor_hint(&self.c, &t)
 
     def __next__(self):
         cdef HT t
-        cdef uint64_t i
+        cdef int64_t i
         cdef pyp_ht_entry_t *e
         cdef pyp_slot_t k, v
         cdef MemoryManager mm
@@ -411,20 +318,11 @@ cdef class _DictIterator:
             raise StopIteration
         _dict_ht(&t)
         ht_open(self.d, &t, False)
-        if self.used != <int64_t>t.h.used:
-            self.used = -1          # stays broken, as dict's iterators do
-            raise RuntimeError("dictionary changed size during iteration")
-        i = self.pos
-        if i == 0 and self.remaining == 0:
-            self.d = None
-            raise StopIteration
-        if i == 0 or self.remaining == 0 or i > t.h.nentries or not ht_live(ht_entry(&t, i - 1)):
-            self.d = None           # the entries were replaced by others of the same number
-            raise RuntimeError("dictionary keys changed during iteration")
-        i -= 1
-        self.pos = ht_before(&t, i) if self.reverse else ht_after(&t, i)
-        self.remaining -= 1
-        e = ht_entry(&t, i)
+        i = ht_cursor_next(&self.c, &t, &e)
+        if i < 0:
+            if i != HT_RESIZED:     # a resized table's iterator stays broken, as dict's do
+                self.d = None
+            ht_cursor_fail(i, "dictionary changed size during iteration", "dictionary keys changed during iteration")
         k = ht_key(e)
         v = ht_value(e)
         mm = self.d.mm
@@ -442,10 +340,7 @@ cdef _DictIterator _new_iter(PersistentDict d, int kind, bint reverse):
     ht_open(d, &t, False)
     it.d = d
     it.kind = kind
-    it.reverse = reverse
-    it.used = <int64_t>t.h.used
-    it.remaining = <Py_ssize_t>t.h.used
-    it.pos = t.h.last if reverse else t.h.first
+    ht_cursor_start(&it.c, &t, reverse)
     return it
 
 

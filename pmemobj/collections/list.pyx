@@ -23,8 +23,6 @@ NaN is not found, where a list finds the very same NaN object by identity).
 import collections.abc
 
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from cpython.object cimport PyObject_RichCompare, Py_EQ, Py_NE
-from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint8_t, uint64_t, int64_t
 from libc.string cimport memcpy, memcmp
@@ -64,21 +62,7 @@ cdef pyp_slot_t *_buffer(uint64_t n) except? NULL:
         raise MemoryError()
     return p
 
-
-cdef Py_ssize_t _clip_index(object i, Py_ssize_t n) except? -1:
-    """A start/stop argument of index(): negative counts from the end, clipped to [0, n]."""
-    cdef Py_ssize_t v
-    if not PyIndex_Check(i):
-        raise TypeError("slice indices must be integers or have an __index__ method")
-    v = PyNumber_AsSsize_t(i, NULL)
-    if v < 0:
-        v += n
-        if v < 0:
-            v = 0
-    return v
-
-
-cdef set _repr_active = set()     # (id(proxy), thread) of the reprs being built: cycles print [...]
+include "_sequence.pxi"
 
 
 cdef class PersistentList(PersistentBase):
@@ -304,52 +288,22 @@ cdef class PersistentList(PersistentBase):
         return self._tolist()
 
     def __richcmp__(self, other, int op):
-        if isinstance(other, PersistentList):
-            o = (<PersistentList>other)._tolist()
-        elif isinstance(other, list):
-            o = other
-        else:
-            return NotImplemented
-        if (op == Py_EQ or op == Py_NE) and self._head().size != <uint64_t>len(o):
-            return op == Py_NE
-        return PyObject_RichCompare(self._tolist(), o, op)
+        return seq_richcmp(self, other, op, PersistentList, list, _copy, _size)
 
     def __add__(self, other):
-        if isinstance(other, PersistentList):
-            return self._tolist() + (<PersistentList>other)._tolist()
-        if isinstance(other, list):
-            return self._tolist() + other
-        return NotImplemented
+        return seq_add(self, other, PersistentList, list, _copy)
 
     def __radd__(self, other):
-        if isinstance(other, list):
-            return other + self._tolist()
-        return NotImplemented
+        return seq_radd(self, other, list, _copy)
 
     def __mul__(self, n):
-        if not PyIndex_Check(n):
-            return NotImplemented
-        return self._tolist() * n
+        return seq_mul(self, n, _copy)
 
     def __rmul__(self, n):
-        if not PyIndex_Check(n):
-            return NotImplemented
-        return self._tolist() * n
+        return seq_mul(self, n, _copy)
 
     def __repr__(self):
-        name = type(self).__name__
-        try:
-            self._head()
-        except (ValueError, TypeError) as e:
-            return f"<{name}: {e}>"
-        key = (id(self), PyThread_get_thread_ident())
-        if key in _repr_active:
-            return f"{name}([...])"
-        _repr_active.add(key)
-        try:
-            return f"{name}({self._tolist()!r})"
-        finally:
-            _repr_active.discard(key)
+        return seq_repr(self, _copy, _size, "[...]")
 
     cdef int64_t stable_hash(self) except? -1:
         raise TypeError(f"unhashable type: '{type(self).__name__}'")
@@ -722,6 +676,14 @@ cdef class PersistentList(PersistentBase):
         finally:
             PyMem_Free(before)
             PyMem_Free(again)
+
+
+cdef object _copy(object o):
+    return (<PersistentList>o)._tolist()
+
+
+cdef uint64_t _size(object o) except? 0xFFFFFFFFFFFFFFFF:
+    return (<PersistentList>o)._head().size
 
 
 cdef class PersistentListIterator:

@@ -53,12 +53,6 @@ cdef inline bint _data_descriptor(object self, str name):
     return d != NULL and Py_TYPE(<object>d).tp_descr_set != NULL
 
 
-cdef inline uint64_t _hash(PersistentObject o, str name) except? 0xffffffffffffffff:
-    if o.mm is None:
-        o.addr(0)       # raises: not created by pool.new()
-    return <uint64_t>o.mm.hash_of(name)
-
-
 cdef str _no_attribute(object self, str name):
     return f"'{type(self).__name__}' object has no attribute '{name}'"
 
@@ -87,7 +81,7 @@ cdef class PersistentObject(PersistentBase):
         cdef pyp_slot_t v
         if _proxy_name(name) or _data_descriptor(self, name):
             return PyObject_GenericGetAttr(self, name)
-        h = _hash(self, name)
+        h = ht_owner_hash(self, name)
         _attrs_ht(&t)
         ht_open(self, &t, False)
         ix = ht_find(self, &t, name, h, &s)
@@ -99,43 +93,22 @@ cdef class PersistentObject(PersistentBase):
     def __setattr__(self, str name, value):
         cdef HT t
         cdef uint64_t h
-        cdef MemoryManager mm
         if _proxy_name(name) or _data_descriptor(self, name):
             PyObject_GenericSetAttr(<PyObject *>self, <PyObject *>name, <PyObject *>value)
             return
-        h = _hash(self, name)
-        mm = self.mm
+        h = ht_owner_hash(self, name)
         _attrs_ht(&t)
-        self.begin()
-        try:
-            ht_set(self, &t, name, h, value, True)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
+        ht_set_tx(self, &t, name, h, value, True)
 
     def __delattr__(self, str name):
         cdef HT t
         cdef uint64_t h
-        cdef pyp_slot_t old[2]
-        cdef MemoryManager mm
-        cdef int found
         if _proxy_name(name) or _data_descriptor(self, name):
             PyObject_GenericSetAttr(<PyObject *>self, <PyObject *>name, NULL)
             return
-        h = _hash(self, name)
-        mm = self.mm
+        h = ht_owner_hash(self, name)
         _attrs_ht(&t)
-        self.begin()
-        try:
-            found = ht_take(self, &t, name, h, old)
-            if found:
-                ht_release(mm, &t, old)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
-        if not found:
+        if not ht_remove_tx(self, &t, name, h, False, HT_FOUND, False):
             raise AttributeError(_no_attribute(self, name))
 
     def _p_attrs(self):

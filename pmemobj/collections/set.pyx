@@ -31,20 +31,14 @@ cdef inline void _set_ht(HT *t) noexcept:
     ht_init(t, sizeof(pyp_set_t), sizeof(pyp_ht_key_t))
 
 
-cdef inline uint64_t _hash(_BaseSet s, object key) except? 0xffffffffffffffff:
-    if s.mm is None:
-        s.addr(0)       # raises: not created by pool.new()
-    return ht_hash(s.mm, key)
-
-
 cdef inline uint64_t _hash_member(_BaseSet s, object key) except? 0xffffffffffffffff:
     """The hash of a lookup argument: a set stands for the equal frozenset, as in set."""
     try:
-        return _hash(s, key)
+        return ht_owner_hash(s, key)
     except TypeError:
         if not isinstance(key, (set, PersistentSet)):
             raise
-    return _hash(s, frozenset(key))
+    return ht_owner_hash(s, frozenset(key))
 
 
 cdef inline int64_t _find(_BaseSet s, object key, uint64_t h) except -2:
@@ -115,9 +109,7 @@ cdef class _BaseSet(PersistentBase):
         _set_ht(&t)
         ht_open(self, &t, False)
         it.s = self
-        it.used = <int64_t>t.h.used
-        it.remaining = <Py_ssize_t>t.h.used
-        it.pos = t.h.first
+        ht_cursor_start(&it.c, &t, False)
         return it
 
     def __repr__(self):
@@ -205,32 +197,9 @@ cdef int _traverse(MemoryManager mm, uint64_t off, visit_fn visit, void *ctx) ex
 
 cdef int _add_many(_BaseSet s, list items) except -1:
     """Add every member of items in one transaction (every one is hashed first)."""
-    cdef Py_ssize_t n = len(items), i
-    cdef uint64_t *hs
     cdef HT t
-    cdef MemoryManager mm
-    if n == 0:
-        s.addr(0)       # still raises on a closed pool or a dead object
-        return 0
-    hs = <uint64_t *>PyMem_Malloc(n * sizeof(uint64_t))
-    if hs == NULL:
-        raise MemoryError()
-    try:
-        for i in range(n):
-            hs[i] = _hash(s, items[i])
-        _set_ht(&t)
-        mm = s.mm
-        s.begin()
-        try:
-            for i in range(n):
-                ht_set(s, &t, items[i], hs[i], None, False)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
-    finally:
-        PyMem_Free(hs)
-    return 0
+    _set_ht(&t)
+    return ht_set_many_tx(s, &t, items, False)
 
 
 cdef int _change(_BaseSet s, list remove, list add) except -1:
@@ -252,7 +221,7 @@ cdef int _change(_BaseSet s, list remove, list add) except -1:
             if isinstance(remove[i], (set, PersistentSet)):
                 remove[i] = frozenset(remove[i])
         for i in range(na):
-            hs[nr + i] = _hash(s, add[i])
+            hs[nr + i] = ht_owner_hash(s, add[i])
         _set_ht(&t)
         mm = s.mm
         s.begin()
@@ -297,37 +266,18 @@ cdef class PersistentSet(_BaseSet):
 
     def add(self, elem):
         """Add elem to the set."""
-        cdef uint64_t h = _hash(self, elem)
+        cdef uint64_t h = ht_owner_hash(self, elem)
         cdef HT t
-        cdef MemoryManager mm = self.mm
         _set_ht(&t)
-        self.begin()
-        try:
-            ht_set(self, &t, elem, h, None, False)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
+        ht_set_tx(self, &t, elem, h, None, False)
 
     cdef int _discard(self, object elem) except -1:
         cdef uint64_t h = _hash_member(self, elem)
         cdef HT t
-        cdef pyp_slot_t old[2]       # ht_release reads old[1] only for mappings
-        cdef MemoryManager mm = self.mm
-        cdef int found
         if isinstance(elem, (set, PersistentSet)):
             elem = frozenset(elem)
         _set_ht(&t)
-        self.begin()
-        try:
-            found = ht_take(self, &t, elem, h, old)
-            if found:
-                ht_release(mm, &t, old)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
-        return found
+        return ht_remove_tx(self, &t, elem, h, False, HT_FOUND, False)
 
     def discard(self, elem):
         """Remove elem if it is a member."""
@@ -341,37 +291,17 @@ cdef class PersistentSet(_BaseSet):
     def pop(self):
         """Remove and return the member added last; KeyError if the set is empty."""
         cdef HT t
-        cdef pyp_slot_t old[2]       # ht_release reads old[1] only for mappings
-        cdef MemoryManager mm = self.mm
-        cdef int found
-        elem = None
         _set_ht(&t)
-        self.begin()
-        try:
-            found = ht_take_last(self, &t, old)
-            if found:
-                elem = mm.load(&old[0])
-                ht_release(mm, &t, old)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
-        if not found:
+        elem = ht_remove_tx(self, &t, None, 0, True, HT_KEY, _MISSING)
+        if elem is _MISSING:
             raise KeyError("pop from an empty set")
         return elem
 
     def clear(self):
         """Remove every member."""
         cdef HT t
-        cdef MemoryManager mm = self.mm
         _set_ht(&t)
-        self.begin()
-        try:
-            ht_clear(self, &t)
-        except BaseException:
-            mm.end(False)
-            raise
-        mm.end(True)
+        ht_clear_tx(self, &t)
 
     def update(self, *others):
         """Add the members of every iterable in others."""
@@ -475,6 +405,8 @@ cdef class PersistentFrozenSet(_BaseSet):
 
 
 register_traverse(_BaseSet, _traverse)
+
+cdef object _MISSING = object()
 _abc.MutableSet.register(PersistentSet)
 _abc.Set.register(PersistentFrozenSet)
 _abc.Hashable.register(PersistentFrozenSet)
@@ -482,9 +414,7 @@ _abc.Hashable.register(PersistentFrozenSet)
 
 cdef class _SetIterator:
     cdef _BaseSet s                 # None once exhausted
-    cdef uint64_t pos               # 1 + the entry to return next (insertion order), 0 at the end
-    cdef int64_t used               # the length at creation, -1 after a change of size
-    cdef Py_ssize_t remaining
+    cdef HTCursor c
 
     def __iter__(self):
         return self
@@ -495,27 +425,21 @@ cdef class _SetIterator:
             return 0
         _set_ht(&t)
         ht_open(self.s, &t, False)
-        return self.remaining if self.used == <int64_t>t.h.used else 0
+        return ht_cursor_hint(&self.c, &t)
 
     def __next__(self):
         cdef HT t
-        cdef uint64_t i
+        cdef int64_t i
+        cdef pyp_ht_entry_t *e
         cdef pyp_slot_t k
         if self.s is None:
             raise StopIteration
         _set_ht(&t)
         ht_open(self.s, &t, False)
-        if self.used != <int64_t>t.h.used:
-            self.used = -1
-            raise RuntimeError("Set changed size during iteration")
-        i = self.pos
-        if i == 0 and self.remaining == 0:
-            self.s = None
-            raise StopIteration
-        if i == 0 or self.remaining == 0 or i > t.h.nentries or not ht_live(ht_entry(&t, i - 1)):
-            self.s = None
-            raise RuntimeError("Set changed during iteration")
-        self.pos = ht_after(&t, i - 1)
-        self.remaining -= 1
-        k = ht_key(ht_entry(&t, i - 1))
+        i = ht_cursor_next(&self.c, &t, &e)
+        if i < 0:
+            if i != HT_RESIZED:
+                self.s = None
+            ht_cursor_fail(i, "Set changed size during iteration", "Set changed during iteration")
+        k = ht_key(e)
         return self.s.mm.load(&k)

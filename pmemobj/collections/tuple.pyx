@@ -10,8 +10,6 @@ Slicing, ``+`` and ``*`` return builtin tuples.
 """
 import collections.abc
 
-from cpython.object cimport PyObject_RichCompare, Py_EQ, Py_NE
-from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint64_t, int64_t
 
@@ -54,21 +52,7 @@ cdef int _tuple_traverse(MemoryManager mm, uint64_t off, visit_fn visit, void *c
     visit_slots(t.items, t.size, visit, ctx)
     return 0
 
-
-cdef Py_ssize_t _clip_index(object i, Py_ssize_t n) except? -1:
-    """A start/stop argument of index(): negative counts from the end, clipped to [0, n]."""
-    cdef Py_ssize_t v
-    if not PyIndex_Check(i):
-        raise TypeError("slice indices must be integers or have an __index__ method")
-    v = PyNumber_AsSsize_t(i, NULL)
-    if v < 0:
-        v += n
-        if v < 0:
-            v = 0
-    return v
-
-
-cdef set _repr_active = set()     # (id(proxy), thread) of the reprs being built
+include "_sequence.pxi"
 
 
 cdef class PersistentTuple(PersistentBase):
@@ -181,15 +165,7 @@ cdef class PersistentTuple(PersistentBase):
         return c
 
     def __richcmp__(self, other, int op):
-        if isinstance(other, PersistentTuple):
-            o = (<PersistentTuple>other)._totuple()
-        elif isinstance(other, tuple):
-            o = other
-        else:
-            return NotImplemented
-        if (op == Py_EQ or op == Py_NE) and self._head().size != <uint64_t>len(o):
-            return op == Py_NE
-        return PyObject_RichCompare(self._totuple(), o, op)
+        return seq_richcmp(self, other, op, PersistentTuple, tuple, _copy, _size)
 
     def __hash__(self):
         return hash(self._totuple())
@@ -198,41 +174,27 @@ cdef class PersistentTuple(PersistentBase):
         return self.mm.hash_of(self._totuple())
 
     def __add__(self, other):
-        if isinstance(other, PersistentTuple):
-            return self._totuple() + (<PersistentTuple>other)._totuple()
-        if isinstance(other, tuple):
-            return self._totuple() + other
-        return NotImplemented
+        return seq_add(self, other, PersistentTuple, tuple, _copy)
 
     def __radd__(self, other):
-        if isinstance(other, tuple):
-            return other + self._totuple()
-        return NotImplemented
+        return seq_radd(self, other, tuple, _copy)
 
     def __mul__(self, n):
-        if not PyIndex_Check(n):
-            return NotImplemented
-        return self._totuple() * n
+        return seq_mul(self, n, _copy)
 
     def __rmul__(self, n):
-        if not PyIndex_Check(n):
-            return NotImplemented
-        return self._totuple() * n
+        return seq_mul(self, n, _copy)
 
     def __repr__(self):
-        name = type(self).__name__
-        try:
-            self._head()
-        except (ValueError, TypeError) as e:
-            return f"<{name}: {e}>"
-        key = (id(self), PyThread_get_thread_ident())
-        if key in _repr_active:          # a tuple can reach itself through a mutable item
-            return f"{name}(...)"
-        _repr_active.add(key)
-        try:
-            return f"{name}({self._totuple()!r})"
-        finally:
-            _repr_active.discard(key)
+        return seq_repr(self, _copy, _size, "...")
+
+
+cdef object _copy(object o):
+    return (<PersistentTuple>o)._totuple()
+
+
+cdef uint64_t _size(object o) except? 0xFFFFFFFFFFFFFFFF:
+    return (<PersistentTuple>o)._head().size
 
 
 cdef class PersistentTupleIterator:
