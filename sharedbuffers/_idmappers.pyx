@@ -298,7 +298,7 @@ cdef class IdMapperBase:
 
     Use its subclasses: NumericIdMapper, StringIdMapper, ObjectIdMapper, their
     Multi variants (all values of a key), the approximate string multi-mappers
-    (key hashes only) and the *32 classes (4-byte keys and values)."""
+    (key hashes only) and the ``*32`` classes (4-byte keys and values)."""
 
     @classmethod
     def build(cls, initializer, destfile=None, tempdir=None, discard_duplicates=False,
