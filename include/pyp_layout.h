@@ -97,13 +97,31 @@ typedef struct {
 	uint64_t clean;      /* 1 after a clean close, reset to 0 at every open */
 	uint64_t type_table; /* offset of the pyp_typetable_t */
 	uint64_t opens;      /* how many times the pool was opened */
-	uint64_t reserved[7];
+	uint64_t orphans;    /* pyp_offsets_t: objects at count 0 (a proxy held them), or 0 */
+	uint64_t candidates; /* pyp_offsets_t: possible roots of garbage cycles, or 0 */
+	uint64_t flags;      /* PYP_FLAG_*: what the next open must do beyond the records */
+	uint64_t reserved[4];
 	pyp_slot_t root;     /* the user's root value */
 } pyp_root_t;
 
+/* The collector's records (raw memory): offsets of objects, in no order.
+ * Kept exact by every transaction (pmemobj/_collect.pxi), so that close()
+ * and the recovery of a crashed pool look at what changed, not at the heap. */
+typedef struct {
+	uint64_t count;
+	uint64_t capacity;
+	uint64_t offs[];
+} pyp_offsets_t;
+enum {
+	PYP_FLAG_DEFERRED = 1, /* committed garbage whose free was deferred (full log) */
+	PYP_FLAG_SWEEPING = 2, /* a collection spanning several transactions is under way */
+	PYP_FLAG_BY_HAND = 4,  /* blocks allocated by hand (mm.alloc): only a walk finds them unreferenced */
+	PYP_FLAG_STALE = 8,    /* the records still name blocks freed since (rewritten after the commit) */
+};
 /* Sizes of the fixed parts (the arrays above are flexible members). */
 #define PYP_BYTES_DATA offsetof(pyp_bytes_t, data)          /* 24 */
 #define PYP_SEQ_ITEMS offsetof(pyp_seq_t, items)            /* 24 */
 #define PYP_TYPETABLE_NAMES offsetof(pyp_typetable_t, names) /* 16 */
+#define PYP_OFFSETS_OFFS offsetof(pyp_offsets_t, offs)       /* 16 */
 
 #endif

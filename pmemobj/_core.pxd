@@ -56,6 +56,9 @@ cdef extern from "pyp_layout.h":
         uint64_t clean
         uint64_t type_table
         uint64_t opens
+        uint64_t orphans
+        uint64_t candidates
+        uint64_t flags
         pyp_slot_t root
 
 # What a traverse function reports for each thing an object points to.
@@ -107,6 +110,21 @@ cdef class MemoryManager:
     cdef readonly set pickle_types
     cdef object file_key
     cdef public bint unclean          # the last session did not close the pool
+    # the collector's notes (pmemobj/_collect.pxi): None until a transaction makes one
+    cdef set tx_zero                  # objects at count 0 in this transaction (possible orphans)
+    cdef set tx_roots                 # containers whose count dropped to non-zero (possible cycle roots)
+    cdef set tx_linked                # containers whose count rose from 0, and new tuples holding containers
+    cdef set tx_unrecord              # recorded objects this transaction frees
+    cdef dict rec_orphans             # off -> index in the pool's orphan record (its mirror)
+    cdef dict rec_candidates          # off -> index in the pool's candidate record
+    cdef bint collecting              # freeing cycles proven garbage: no new candidates
+    cdef bint closing                 # proxies no longer keep objects at count 0
+    cdef bint rec_dirty               # this transaction wrote the records (reload them if it rolls back)
+    cdef public bint records_bad      # a record could not be read: the full collector must run
+    cdef dict freed_log               # during a collection: {type name: [objects, bytes]} it frees
+    cdef public Py_ssize_t gc_threshold   # candidates that make a commit run the incremental collector
+    cdef bint rec_stale               # the records name freed blocks: rewrite them from the mirrors
+    cdef bint rec_prepared            # this transaction snapshotted the records' headers
 
     # memory access (bounds-checked against the mapping and the allocation)
     cdef int check(self) except -1

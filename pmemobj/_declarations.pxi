@@ -126,6 +126,16 @@ cdef extern from "pyp_layout.h":
         uint64_t count
         uint64_t capacity
         uint64_t names[1]
+    ctypedef struct pyp_offsets_t:
+        uint64_t count
+        uint64_t capacity
+        uint64_t offs[1]
+    size_t PYP_OFFSETS_OFFS
+    enum:
+        PYP_FLAG_DEFERRED
+        PYP_FLAG_SWEEPING
+        PYP_FLAG_BY_HAND
+        PYP_FLAG_STALE
 
 MIN_POOL_SIZE = PMEMOBJ_MIN_POOL
 POBJECT_TYPE_NUM = PYP_TYPE_NUM_OBJECT

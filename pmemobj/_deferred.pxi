@@ -73,7 +73,20 @@ cdef _free_deferred(MemoryManager mm):
     cdef size_t batch = DEFERRED_BATCH, k
     cdef size_t key = _key(mm)
     pending = _committed_deferred.get(key)
-    if pending is None or key in _draining or mm.closed:
+    if pending is None or mm.closed:
+        return
+    if not (mm.rootp.flags & PYP_FLAG_DEFERRED) and _draining.get(key) != <long>PyThread_get_thread_ident():
+        # the garbage is in no record: should the process die before it is
+        # freed, the next open must run the full collector (this transaction's
+        # commit comes back here, and may free the garbage at once)
+        try:
+            _flag_in_own_tx(mm, PYP_FLAG_DEFERRED, True)
+        except PoolFullError:
+            pass                    # close() leaves such a pool unclean all the same
+        pending = _committed_deferred.get(key)
+        if pending is None or mm.closed:
+            return
+    if key in _draining:
         return
     _draining[key] = <long>PyThread_get_thread_ident()    # as mm.owner holds it
     try:
@@ -100,6 +113,11 @@ cdef _free_deferred(MemoryManager mm):
                 batch //= 2
                 continue
             batch = min(2 * batch, <size_t>FREE_BATCH)
+        if not pending and not mm.closed and (mm.rootp.flags & PYP_FLAG_DEFERRED):
+            try:
+                _flag_in_own_tx(mm, PYP_FLAG_DEFERRED, False)
+            except PoolFullError:
+                pass                # the flag stays: the next open runs the full collector
     finally:
         _draining.pop(key, None)
         if not pending and _committed_deferred.get(key) is pending:

@@ -95,7 +95,21 @@ cdef _gc_enumerate(MemoryManager mm, GcState *g):
     memset(g.marks, 0, g.n + 1)
     memset(g.counts, 0, (g.n + 1) * sizeof(uint64_t))
 
-cdef _gc_mark(MemoryManager mm, GcState *g, bint proxy_roots, dict unknown):
+cdef _gc_drain(MemoryManager mm, GcState *g, dict unknown):
+    cdef uint64_t off
+    while g.stack.n:
+        g.stack.n -= 1
+        off = g.stack.items[g.stack.n]
+        if unknown is None:
+            mm.traverse(off, _gc_visit, g)
+            continue
+        try:
+            mm.traverse(off, _gc_visit, g)
+        except UnknownClassError as e:
+            unknown[e.class_name] = unknown.get(e.class_name, 0) + 1
+
+
+cdef _gc_mark(MemoryManager mm, GcState *g, bint proxy_roots, dict unknown, list held):
     cdef pyp_typetable_t *tt
     cdef uint64_t i, off
     cdef Py_ssize_t idx
@@ -116,27 +130,25 @@ cdef _gc_mark(MemoryManager mm, GcState *g, bint proxy_roots, dict unknown):
     idx = _find(g, mm.rootp.type_table)
     if idx >= 0:
         g.marks[idx] = 2
+    for off in (mm.rootp.orphans, mm.rootp.candidates):
+        idx = _find(g, off) if off else -1
+        if idx >= 0:
+            g.marks[idx] = 3        # the collector's records (a damaged field: rebuilt afterwards)
+    _gc_drain(mm, g, unknown)
+    # what only Python holds (the collector's records name it afterwards)
     for off, ref in (list(mm.proxies.items()) if proxy_roots else ()):
         if ref() is not None:
             idx = _find(g, off)
             if idx >= 0 and not g.marks[idx]:
                 g.marks[idx] = 1
+                held.append(off)
                 stack_push(&g.stack, off)
-    while g.stack.n:
-        g.stack.n -= 1
-        off = g.stack.items[g.stack.n]
-        if unknown is None:
-            mm.traverse(off, _gc_visit, g)
-            continue
-        try:
-            mm.traverse(off, _gc_visit, g)
-        except UnknownClassError as e:
-            unknown[e.class_name] = unknown.get(e.class_name, 0) + 1
+    _gc_drain(mm, g, unknown)
     if g.dangling:
         raise InvalidPoolError(EINVAL, f"damaged pool: {g.dangling} reference(s) to memory that is not "
                                f"allocated; gc refused to free anything", mm.filename)
 
-cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run):
+cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run, list zero):
     cdef size_t i, k, n_todo = 0, done = 0, batch = FREE_BATCH, stop
     cdef pyp_header_t *h
     cdef uint64_t kept_bytes = 0, freed_bytes = 0, size
@@ -146,11 +158,14 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run):
     kept = {}
     freed = {}
     freed_count0 = {}       # the part of `freed` that nothing referenced (count 0)
+    garbage = []            # (dry run) where the garbage is
     fixed = 0
     try:
         for i in range(g.n):
             if g.allocs[i].type_num != PYP_TYPE_NUM_OBJECT and g.allocs[i].type_num != PYP_TYPE_NUM_RAW:
                 continue        # not ours: leave it alone
+            if g.marks[i] == 3:
+                continue        # the collector's records: kept, and not counted
             if g.allocs[i].type_num == PYP_TYPE_NUM_OBJECT:
                 h = <pyp_header_t *>mm.obj(g.allocs[i].off, HEADER)
                 name = mm._type_name(h.type_id) if g.marks[i] != 2 else '<type table>'
@@ -161,12 +176,16 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run):
             if g.marks[i]:
                 kept[name] = kept.get(name, 0) + 1
                 kept_bytes += size
+                if h != NULL and g.counts[i] == 0 and g.marks[i] == 1:
+                    zero.append(g.allocs[i].off)
                 if h == NULL or h.refcount == g.counts[i]:
                     continue
                 fixed += 1
             else:
                 freed[name] = freed.get(name, 0) + 1
                 freed_bytes += size
+                if dry_run:
+                    garbage.append(g.allocs[i].off)
                 if h != NULL and h.refcount == 0:
                     freed_count0[name] = freed_count0.get(name, 0) + 1
             todo[n_todo] = i
@@ -177,6 +196,9 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run):
             stop = min(done + batch, n_todo)
             mm.begin()
             try:
+                if stop < n_todo:
+                    # a crash between these transactions leaves garbage no record names
+                    _set_flags(mm, mm.rootp.flags | PYP_FLAG_SWEEPING)
                 for k in range(done, stop):
                     i = todo[k]
                     if g.marks[i]:
@@ -208,7 +230,8 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run):
     return {"kept": kept, "freed": freed, "freed_count0": freed_count0,
             "kept_total": sum(kept.values()), "freed_total": sum(freed.values()),
             "kept_bytes": kept_bytes, "freed_bytes": freed_bytes,
-            ("refcounts_wrong" if dry_run else "refcounts_fixed"): fixed}
+            ("refcounts_wrong" if dry_run else "refcounts_fixed"): fixed,
+            **({"garbage_offsets": garbage} if dry_run else {})}
 
 
 _VALUE_TYPE_NAMES = {PYP_T_BOX: 'box', PYP_T_BIGINT: 'int', PYP_T_COMPLEX: 'complex', PYP_T_STR: 'str',
@@ -236,11 +259,16 @@ cdef _mm_gc(MemoryManager self, bint dry_run=False, bint proxy_roots=True):
         _update_deferring()
     g.mm = <void *>self
     unknown = {} if dry_run else None
+    held = []
+    zero = []
     try:
         _gc_enumerate(self, &g)
-        _gc_mark(self, &g, proxy_roots, unknown)
-        result = _gc_sweep(self, &g, dry_run)
+        _gc_mark(self, &g, proxy_roots, unknown, held)
+        result = _gc_sweep(self, &g, dry_run, zero)
+        if not dry_run:
+            _rebuild_records(self, zero, held)
         result["orphans_freed"] = orphans_freed
+        result["full"] = True
         if dry_run:
             result["unknown_classes"] = unknown
         return result

@@ -19,6 +19,9 @@ cdef class MemoryManager:
         self.tx_new = []
         self.tx_freed = []
         self.orphans = set()
+        self.rec_orphans = {}
+        self.rec_candidates = {}
+        self.gc_threshold = AUTO_GC_CANDIDATES
         self.type_names = []
         self.type_classes = []
         self.type_traverse = []
@@ -58,6 +61,11 @@ cdef class MemoryManager:
     def close(self):
         """Mark the pool clean and close the file (idempotent).  gc is the pool's job."""
         return _mm_close(self)
+
+    def _close_unclean(self):
+        """Close the file without marking the pool clean (its gc failed)."""
+        if not self.closed and self.owner == 0:
+            self._release()
 
     cdef _abandon(self):
         return _mm_abandon(self)
@@ -255,6 +263,41 @@ cdef class MemoryManager:
         that the root does not reach."""
         return _mm_gc(self, dry_run, proxy_roots)
 
+    # -- the incremental collector: _collect.pxi ---------------------------------
+
+    def _collect(self, bint closing=False):
+        """Free the recorded orphans and the garbage cycles reachable from the
+        recorded candidates (trial deletion): a cost that follows what changed,
+        not the heap.  With closing, proxies keep nothing alive."""
+        return _mm_collect(self, closing)
+
+    def _recover(self):
+        """After an unclean close: the incremental collection, or the full one
+        where the pool's flags or a damaged record ask for it."""
+        return _mm_recover(self)
+
+    def _records(self):
+        """The collector's records as the pool holds them: (orphans, candidates, flags)."""
+        self.check()
+        return (sorted(_replay(self, self.rootp.orphans)), sorted(_replay(self, self.rootp.candidates)),
+                self.rootp.flags)
+
+    def _mirrors(self):
+        """The records as this process keeps them (tests compare them with _records())."""
+        return sorted(self.rec_orphans), sorted(self.rec_candidates), self.rec_stale
+
+    def _record_blocks(self):
+        """Offsets of the two record blocks (0: none yet), for tests."""
+        self.check()
+        return self.rootp.orphans, self.rootp.candidates
+
+    @property
+    def needs_full_gc(self):
+        """The records cannot be trusted (damaged), or a flag asks for the full collector."""
+        self.check()
+        return bool(self.records_bad or self.rootp.flags or
+                    (_deferring and _committed_deferred.get(_key(self))))
+
     def _queued_orphan_types(self):
         """{offset: type name} of the queued orphans the next begin() frees (as _free_orphans picks them)."""
         return _mm_queued_orphan_types(self)
@@ -283,12 +326,12 @@ cdef class MemoryManager:
     def _py_alloc(self, size_t size, uint64_t type_num=PYP_TYPE_NUM_OBJECT):
         """Allocate *size* bytes inside the current transaction; return the oid."""
         self.check()
-        return self.oid_of(self.alloc(size, type_num, False))
+        return self.oid_of(_by_hand(self, self.alloc(size, type_num, False)))
 
     def zalloc(self, size_t size, uint64_t type_num=PYP_TYPE_NUM_OBJECT):
         """Allocate *size* zeroed bytes inside the current transaction; return the oid."""
         self.check()
-        return self.oid_of(self.alloc(size, type_num, True))
+        return self.oid_of(_by_hand(self, self.alloc(size, type_num, True)))
 
     def _py_free(self, oid):
         """Free the memory at *oid* (inside the current transaction)."""
@@ -311,11 +354,12 @@ cdef class MemoryManager:
         cdef uint64_t off = self._off_of(oid)
         cdef uint64_t tn
         if off == 0:
-            return self.oid_of(self.alloc(size, PYP_TYPE_NUM_OBJECT if type_num is None else type_num, zero))
+            return self.oid_of(_by_hand(self, self.alloc(size, PYP_TYPE_NUM_OBJECT if type_num is None
+                                                         else type_num, zero)))
         tn = pmemobj_type_num(pyp_oid(self.uuid_lo, off))
         if type_num is not None and type_num != tn:
             raise TypeError(f"type_num {type_num} does not match the type number {tn} of oid {oid!r}")
-        return self.oid_of(self.realloc_raw(off, size, tn, zero))
+        return self.oid_of(_by_hand(self, self.realloc_raw(off, size, tn, zero)))
 
     def _py_incref(self, oid):
         """Increment the reference count of the object at *oid*."""
@@ -368,11 +412,14 @@ cdef class MemoryManager:
                 h = <pyp_header_t *>self.obj(off, HEADER)
                 self.snapshot(&h.refcount, 8)
                 h.refcount -= 1
+                if h.refcount == 0:
+                    _note_zero(self, off)
             else:
                 off = self.alloc(sizeof(pyp_box_t), PYP_TYPE_NUM_OBJECT, False)
                 (<pyp_box_t *>(self.base + off)).h.refcount = 0
                 (<pyp_box_t *>(self.base + off)).h.type_id = PYP_T_BOX
                 (<pyp_box_t *>(self.base + off)).value = s
+                _note_zero(self, off)
         except BaseException:
             self.end(False)
             raise

@@ -248,6 +248,7 @@ cdef _mm_attach(MemoryManager self, bint create):
     self.end(True)
     self.dirty = False
     self._load_type_table()
+    _load_records(self)
 
 
 cdef _mm_close(MemoryManager self):
@@ -260,8 +261,12 @@ cdef _mm_close(MemoryManager self):
     self.begin()
     try:
         self.snapshot(&self.rootp.clean, 8)
-        # garbage whose free is still deferred is left to the gc of the next open
-        self.rootp.clean = 0 if _deferring and _committed_deferred.get(_key(self)) else 1
+        # garbage whose free is still deferred is left to the full gc of the next open
+        if _deferring and _committed_deferred.get(_key(self)):
+            self.rootp.clean = 0
+            _set_flags(self, self.rootp.flags | PYP_FLAG_DEFERRED)
+        else:
+            self.rootp.clean = 1
     except BaseException:
         self.end(False)
         raise

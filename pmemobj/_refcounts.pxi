@@ -32,6 +32,8 @@ cdef int _dealloc_visit(void *ctx, uint64_t off, int kind) except -1:
     cdef MemoryManager mm = <MemoryManager>c.mm
     cdef pyp_header_t *h
     if kind == VISIT_RAW:
+        if mm.freed_log is not None:
+            _log_raw(mm, off)
         mm.free(off)
         return 0
     h = <pyp_header_t *>mm.obj(off, HEADER)
@@ -42,12 +44,17 @@ cdef int _dealloc_visit(void *ctx, uint64_t off, int kind) except -1:
         return 0
     mm.snapshot(&h.refcount, 8)
     h.refcount -= 1
+    _note_root(mm, off, h.type_id)
     return 0
 
 
 cdef int _mm_incref(MemoryManager self, uint64_t off) except -1:
     cdef pyp_header_t *h = <pyp_header_t *>self.obj(off, HEADER)
     self.snapshot(&h.refcount, 8)
+    if h.refcount == 0:
+        _note_linked(self, off, h.type_id)    # linked: possibly into a cycle nothing else holds
+        if self.rec_orphans and off in self.rec_orphans:
+            _note_zero(self, off)             # (reconciled: no longer at 0, no longer an orphan)
     h.refcount += 1
     return 0
 
@@ -60,6 +67,7 @@ cdef int _mm_decref(MemoryManager self, uint64_t off) except -1:
     if h.refcount != 1:
         self.snapshot(&h.refcount, 8)
         h.refcount -= 1
+        _note_root(self, off, h.type_id)
         return 0
     # The last reference: the object is freed in this transaction, so its
     # count is neither snapshotted nor written (half the log a free needs);
@@ -86,14 +94,15 @@ cdef int _mm_deallocate(MemoryManager self, uint64_t off, OffStack *st) except -
     ctx.mm = <void *>self
     ctx.stack = st
     ctx.off = off
-    if tid >= PYP_T_FIRST_CLASS:
+    if tid >= PYP_T_FIRST_CLASS and not self.closing:
         ref = self.proxies.get(off)
         if ref is not None and ref() is not None:
             # Python still holds it (e.g. the value lst.pop() returns): it lives on
-            # with count 0, like a new object, until gc finds it unreferenced.
+            # with count 0, like a new object, recorded as an orphan.
             if h.refcount != 0:         # left at 1 by the decref that released it
                 self.snapshot(&h.refcount, 8)
                 h.refcount = 0
+            _note_zero(self, off)
             return 0
     # The count of a freed object stays 1 (see decref): a damaged count that is
     # too low would free it again in this transaction, which libpmemobj does not refuse.
@@ -103,6 +112,8 @@ cdef int _mm_deallocate(MemoryManager self, uint64_t off, OffStack *st) except -
         raise InvalidPoolError(EINVAL, f"damaged pool: reference count too low at 0x{off:x} "
                                f"(freed twice)", self.filename)
     self.tx_released.add(off)
+    if self.freed_log is not None:
+        _log_freed(self, off, tid)
     if tid >= PYP_T_FIRST_CLASS:
         fn = self._traverse_fn(tid)
         if fn:

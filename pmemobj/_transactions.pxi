@@ -153,6 +153,7 @@ cdef int _mm_begin_outermost(MemoryManager self, long me) except -1:
     self.depth = 1
     self.tx_serial += 1
     self.doomed = False
+    self.rec_prepared = False
     return 0
 
 
@@ -190,6 +191,12 @@ cdef int _mm_end(MemoryManager self, bint ok) except -1:
         pmemobj_tx_abort(ECANCELED)
         self.doomed = True
         self._rollback_volatile()
+    if self.depth == 1 and not self.doomed and _has_notes(self):
+        try:
+            _reconcile(self)            # the collector's records, in this transaction
+        except BaseException:
+            self.end(False)
+            raise
     self.depth -= 1
     if self.depth > 0:
         return 0
@@ -223,8 +230,16 @@ cdef int _mm_end(MemoryManager self, bint ok) except -1:
     self.tx_freed.clear()
     self.tx_orphans = None
     self.tx_released = None
+    self.rec_dirty = False
     if _deferring:
         _free_deferred(self)
+    if self.rec_stale:
+        try:
+            _compact_records(self)
+        except PoolFullError:
+            pass                        # stale until a later commit, close() or the next open
+    if len(self.rec_candidates) > self.gc_threshold and self.freed_log is None:
+        _auto_collect(self)
     return 0
 
 
@@ -246,6 +261,10 @@ cdef _mm_rollback_volatile(MemoryManager self):
     self.tx_new.clear()
     self.tx_freed.clear()
     self.tx_released = None
+    _drop_notes(self)
+    if self.rec_dirty:
+        self.rec_dirty = False
+        _load_records(self)         # the rollback undid what _reconcile wrote
     if self.tx_orphans:
         self.orphans.update(self.tx_orphans)
         self.tx_orphans = None
@@ -346,6 +365,7 @@ cdef int _mm_free(MemoryManager self, uint64_t off) except -1:
     self.ptr(off, 1)
     if _fault(FAULT_FREE):
         self.fail(ENOMEM, "free (injected fault)")
+    _note_free(self, off)
     rc = pmemobj_tx_xfree(pyp_oid(self.uuid_lo, off), POBJ_XFREE_NO_ABORT)
     if rc != 0:
         if rc == ENOMEM and _defer_free(self, off):

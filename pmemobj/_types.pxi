@@ -95,6 +95,7 @@ cdef uint64_t _mm_new_object(MemoryManager self, type cls, size_t n) except 0:
     cdef uint64_t tid = self.type_id_of(cls)
     cdef uint64_t off = self.alloc(max(n, <size_t>HEADER), PYP_TYPE_NUM_OBJECT, True)
     (<pyp_header_t *>(self.base + off)).type_id = tid
+    _note_zero(self, off)
     return off
 
 

@@ -203,6 +203,7 @@ cdef uint64_t _mm_new_seq(MemoryManager self, uint64_t tid, object items) except
     for i in range(n):
         self.init_slot(&(<pyp_seq_t *>(self.base + off)).items[i], items[i])
         (<pyp_seq_t *>(self.base + off)).size = i + 1
+    _note_new_seq(self, off)
     return off
 
 

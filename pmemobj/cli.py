@@ -189,8 +189,18 @@ def pool_info(mm, path):
         "garbage_bytes": stats["freed_bytes"],
         "refcounts_wrong": stats["refcounts_wrong"],
         "unknown_classes": dict(sorted(stats["unknown_classes"].items())),
+        "gc_records": _gc_records(mm),
         "damage": damage,
     }
+
+
+def _gc_records(mm):
+    """What the incremental collector's records hold (None when they cannot be read)."""
+    try:
+        orphans, candidates, flags = mm._records()
+    except _core.InvalidPoolError:
+        return None
+    return {"orphans": len(orphans), "candidates": len(candidates), "full_gc_needed": bool(flags)}
 
 
 def _root_kind(root):
@@ -222,6 +232,12 @@ def format_info(info, out, extra=()):
     w(f"clean shutdown:    {flag}\n")
     w(f"earlier opens:     {info['opens_before']}\n")
     w(f"root:              {info['root_type']}\n")
+    rec = info["gc_records"]
+    if rec is None:
+        w("gc records:        unreadable (the next open runs the full gc)\n")
+    else:
+        w(f"gc records:        {rec['orphans']} orphans, {rec['candidates']} cycle candidates"
+          f"{' (the next open runs the full gc)' if rec['full_gc_needed'] else ''}\n")
     for label, text in extra:
         w(f"{label + ':':19s}{text}\n")
     if info["damage"]:

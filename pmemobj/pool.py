@@ -5,7 +5,7 @@ compiled MemoryManager of pmemobj._core."""
 import warnings
 
 from . import _core
-from ._core import MIN_POOL_SIZE, TransactionError
+from ._core import MIN_POOL_SIZE, InvalidPoolError, PoolFullError, TransactionError
 from .gcreport import GCResult, log_gc
 
 __all__ = ["MemoryManager", "PersistentObjectPool", "create", "open", "MIN_POOL_SIZE", "DEFAULT_POOL_SIZE"]
@@ -56,7 +56,10 @@ class PersistentObjectPool:
         self.recovered = None
         if self.mm.unclean:
             try:
-                self.recovered = self.gc()
+                # what the pool's records name (the full walk only when they say so)
+                self.recovered = GCResult(self.mm._recover())
+                if self.debug:
+                    log_gc(filename, self.recovered)
             except Exception as e:       # an unimportable class must not make the pool unopenable
                 warnings.warn(f"pool {filename!r} was not closed cleanly and gc could not run: {e}",
                               RuntimeWarning, stacklevel=2)
@@ -114,15 +117,31 @@ class PersistentObjectPool:
         largest allocation that can succeed now); and counts of this session."""
         return self.mm.stats()
 
-    def gc(self, debug=None):
+    def gc(self, debug=None, full=True):
         """Free every object not reachable from the root (or a live proxy),
         repair reference counts, and return counts of what was kept and freed:
         a GCResult, which unpacks as ``type_counts, gc_counts`` and reads the
         detailed report by key (``result['freed_total']``).  With *debug* (by
         default the pool's), orphans freed are logged as warnings on the
-        'pmemobj' logger and the report at DEBUG level."""
+        'pmemobj' logger and the report at DEBUG level.
+
+        ``full=False`` runs the incremental collector instead (what close()
+        and the recovery after a crash run): it frees the objects at count 0
+        nothing holds and the garbage cycles among the containers whose
+        counts changed since the last collection, at a cost that follows
+        what changed, not the pool's size; its report counts what it looked
+        at ('scanned', 'candidates'), not the whole heap.  The full walk is
+        the default because its counts are the whole heap's, as code written
+        for pynvm expects."""
         debug = self.debug if debug is None else debug
-        result = GCResult(self.mm._gc())
+        result = None
+        if not full and not self.mm.needs_full_gc:
+            try:
+                result = GCResult(self.mm._collect())
+            except InvalidPoolError:
+                pass                    # counts found wrong: the full walk repairs them
+        if result is None:
+            result = GCResult(self.mm._gc())
         if debug:
             log_gc(self.filename, result)
         return result
@@ -135,8 +154,21 @@ class PersistentObjectPool:
             raise TransactionError("cannot close the pool inside a transaction")
         if self.mm.dirty_since_open:
             # what only Python still holds (a never linked pool.new() object, a
-            # popped value) is garbage now: the proxies die with the pool
-            result = self.mm._gc(proxy_roots=False)
+            # popped value) is garbage now: the proxies die with the pool.  The
+            # records name it, and the cycles that may have become garbage.
+            try:
+                if self.mm.needs_full_gc:
+                    result = self.mm._gc(proxy_roots=False)
+                else:
+                    try:
+                        result = self.mm._collect(closing=True)
+                    except (PoolFullError, InvalidPoolError):
+                        # a full pool, or counts the trial deletion found wrong:
+                        # the full walk repairs counts and refuses real damage
+                        result = self.mm._gc(proxy_roots=False)
+            except InvalidPoolError:
+                self.mm._close_unclean()    # the next open's recovery meets the damage
+                raise
             if self.debug:
                 log_gc(self.filename, GCResult(result))
         self.mm.close()
