@@ -27,9 +27,10 @@ import contextlib
 import ctypes
 import itertools
 import json
+import mmap
 import os
 import platform
-import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -133,7 +134,7 @@ class ZodbStore:
         self.conn = self.db.open()
         self.conn.root()["d"] = self.d = OOBTree()
         transaction.commit()
-        self.info = {"zodb": ZODB.__version__ if hasattr(ZODB, "__version__") else _version("ZODB")}
+        self.info = {"zodb": _version("ZODB")}
 
     def commit(self, pairs):
         for k, v in pairs:
@@ -208,8 +209,8 @@ def child(engine, workload, d, n, seconds):
 
 
 def breakdown_child(d, count=3):
-    """Traces the msyncs of a few insert and overwrite transactions of pmemobj: each as an
-    offset range of the pool file, placed in its layout.  Needs FLUSHCOUNT_TRACE set."""
+    """Traces the msyncs of a few transactions of each workload in pmemobj: each as an offset
+    range of the pool file, placed in its layout.  Needs FLUSHCOUNT_TRACE set."""
     _, lib = _counter()
     trace = os.environ["FLUSHCOUNT_TRACE"]
     with scratch_dir(d, "durable-trace") as sd:
@@ -229,31 +230,28 @@ def breakdown_child(d, count=3):
                     lib.flushcount_mark(("end %s %d" % (name, i)).encode())
         finally:
             store.close()
-        with open(store.path, "rb") as f:
-            pool = f.read()
-    import struct
+        from pmemobj import _metadata_check as layout
 
-    from pmemobj import _metadata_check as layout
-
-    lanes_offset, nlanes, heap_offset = struct.unpack_from("<QQQ", pool, layout.DESCR_LANES)
-    txs, cur = [], None
-    with open(trace) as f:
-        for line in f:
-            w = line.split()
-            if w[0] == "#":
-                if w[1] == "begin":
-                    cur = {"workload": w[2], "index": int(w[3]), "pmem_msync": [], "msync": []}
-                elif cur is not None:
-                    txs.append(cur)
-                    cur = None
-            elif cur is not None:
-                addr, length = int(w[1], 16), int(w[2], 16)
-                if base <= addr < base + size:
-                    off = addr - base
-                    where = _place(off, pool, layout)
-                else:
-                    off, where = None, "outside the pool"
-                cur[w[0]].append({"offset": off, "len": length, "where": where})
+        with open(store.path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as pool:
+            lanes_offset, nlanes, heap_offset = struct.unpack_from("<QQQ", pool, layout.DESCR_LANES)
+            txs, cur = [], None
+            with open(trace) as t:
+                for line in t:
+                    w = line.split()
+                    if w[0] == "#":
+                        if w[1] == "begin":
+                            cur = {"workload": w[2], "index": int(w[3]), "pmem_msync": [], "msync": []}
+                        elif cur is not None:
+                            txs.append(cur)
+                            cur = None
+                    elif cur is not None:
+                        addr, length = int(w[1], 16), int(w[2], 16)
+                        if base <= addr < base + size:
+                            off = addr - base
+                            where = _place(off, pool, layout)
+                        else:
+                            off, where = None, "outside the pool"
+                        cur[w[0]].append({"offset": off, "len": length, "where": where})
     return {"lanes_offset": lanes_offset, "nlanes": nlanes, "heap_offset": heap_offset, "transactions": txs}
 
 
@@ -275,8 +273,6 @@ def _mapping(path):
 
 def _place(off, pool, L):
     """What of the pool's layout lies at file offset off (pool: the file's bytes)."""
-    import struct
-
     lanes_offset, nlanes, heap_offset = struct.unpack_from("<QQQ", pool, L.DESCR_LANES)
     if off < L.POOL_HDR:
         return "pool header"
@@ -410,6 +406,7 @@ def filesystem(d):
         if os.path.exists(os.path.join(sys_block, "partition")):
             name = os.path.basename(os.path.dirname(os.path.realpath(sys_block)))
         q = "/sys/block/%s" % name
+        # (a virtual disk reports rotational 1 whatever backs it)
         for key, rel in (("rotational", "queue/rotational"), ("model", "device/model"),
                          ("vendor", "device/vendor"), ("driver", "device/driver")):
             p = os.path.join(q, rel)
@@ -432,7 +429,8 @@ def machine():
     except (OSError, StopIteration):
         pass
     return {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
-            "loadavg": [round(x, 2) for x in os.getloadavg()]}
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 def _device_text(fs):
@@ -442,9 +440,10 @@ def _device_text(fs):
 
 
 def markdown(results, dirs, info, seconds):
-    lines = ["Machine: %s, %d CPUs, Linux %s; load average %s before the run, %s after; %g s per "
-             "measurement, best of %d rounds." % (info["cpu"], info["cpus"], info["kernel"], info["loadavg"][0],
-                                                  info.get("loadavg_after", ["?"])[0], seconds, info["rounds"]), ""]
+    lines = ["Measured on %s: %s, %d CPUs, Linux %s; load average %s before the run, %s after; %g s per "
+             "measurement, best of %d rounds." % (info["date"], info["cpu"], info["cpus"], info["kernel"],
+                                                  info["loadavg"][0], info.get("loadavg_after", ["?"])[0],
+                                                  seconds, info["rounds"]), ""]
     for d in dirs:
         fs = info["filesystems"][d]
         lines.append("- `%s`: %s on %s, mounted at `%s` (%s)"
@@ -466,7 +465,7 @@ def markdown(results, dirs, info, seconds):
                     have = True
                     calls = ", ".join("%.2f %s" % (v, c) for c, v in r["per_tx"].items() if v) or "none"
                     per_call = 1e6 / r["tx_per_s"] / max(sum(r["per_tx"].values()), 1e-9)
-                    cells += ["%.0f" % r["tx_per_s"], calls, "%.0f" % per_call]
+                    cells += ["%.0f" % r["tx_per_s"], calls, ("%.1f" if per_call < 10 else "%.0f") % per_call]
             if have or any(cells):
                 lines.append("| %s | %s | %s |" % (engine, workload, " | ".join(cells)))
     lines += ["", "pmemobj's commits per second over each peer's (above 1: pmemobj commits faster):", "",
@@ -519,9 +518,10 @@ libpmem calls `msync` for every flush.  SQLite runs in WAL mode with `synchronou
 `sync=True`, ZODB with a FileStorage.  Flush calls are `msync`, `fsync`, `fdatasync`,
 `sync_file_range` and `syncfs`, counted by a library preloaded into each measuring process
 (`benchmarks/c/flushcount.c`) over the timed transactions only; µs/call is the time of a
-transaction over its flush calls.  On a disk each flush call waits
-for the device, so commits per second follow flush calls per transaction; on `/dev/shm` a flush
-call costs a system call and little else.
+transaction over its flush calls.  On a disk each flush call waits for the device, so commits
+per second follow flush calls per transaction; on `/dev/shm` a flush call costs a system call
+and little else.  On a disk shared with other work (such as a virtual machine's) the cost of a
+call moves with the other load: compare engines within one run, not across runs.
 """
 
 BREAKDOWN_INTRO = """\
