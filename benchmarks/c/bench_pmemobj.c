@@ -728,6 +728,52 @@ static void field_inc(uint64_t n)
 	}
 }
 
+/* The durable-commit workloads (benchmarks/durable_commits.py): an overwrite
+ * d[k] = v of an existing key of a dict of OVERWRITE_KEYS entries, and ten
+ * inserts of new keys in one transaction. */
+#define OVERWRITE_KEYS 1000
+#define MULTI_WRITES 10
+
+static void dict_fill_small(uint64_t n)
+{
+	(void)n;
+	dict_fill(OVERWRITE_KEYS, 0);
+}
+
+/* d[k] = k + 1 for an existing key, each its own transaction: as ht_set, the
+ * entry's meta, key and value snapshotted, the value written */
+static void dict_overwrite_int(uint64_t n)
+{
+	struct ht *h = &cur_dict->ht;
+	for (uint64_t k = 0; k < n; k++) {
+		int64_t i = (int64_t)((k * READ_STRIDE) % read_size);
+		tx_begin();
+		int64_t e = ht_find(h, int_hash(i), i, 0, NULL, 0);
+		if (e < 0)
+			die("dict_overwrite_int: missing key");
+		struct entry *p = ht_entry(h, (uint64_t)e);
+		add_range(p, 3 * sizeof(uint64_t));
+		p->value = (uint64_t)k + 1;
+		tx_finish("dict overwrite");
+	}
+}
+
+/* ten d[i] = i for new keys in one transaction; n counts transactions */
+static void dict_insert10_tx(uint64_t n)
+{
+	struct ht *h = &cur_dict->ht;
+	for (uint64_t k = 0; k < n; k++) {
+		tx_begin();
+		for (int j = 0; j < MULTI_WRITES; j++) {
+			int64_t i = (int64_t)next_key++;
+			uint64_t hash = int_hash(i);
+			if (ht_find(h, hash, i, 0, NULL, 0) < 0)
+				ht_insert(h, hash, TAG_INT, (uint64_t)i, TAG_INT, (uint64_t)i);
+		}
+		tx_finish("dict insert x10");
+	}
+}
+
 /* prepare (may be NULL) runs untimed before every trial, with its n */
 static const struct {
 	const char *name;
@@ -744,9 +790,16 @@ static const struct {
 	{"list_append_tx", list_append_tx, list_new},
 	{"list_iter", list_iter, list_fill},
 	{"field_inc", field_inc, NULL},
+	{"dict_overwrite_int", dict_overwrite_int, dict_fill_small},
+	{"dict_insert10_tx", dict_insert10_tx, dict_fresh},
 };
 
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+/* Present when benchmarks/c/flushcount.c is preloaded: the msync, fsync,
+ * fdatasync, sync_file_range and syncfs calls so far. */
+#define NFLUSHCOUNTS 5
+extern void flushcount_read(unsigned long long out[NFLUSHCOUNTS]) __attribute__((weak));
 
 static void usage(const char *prog)
 {
@@ -814,15 +867,24 @@ int main(int argc, char **argv)
 		workloads[w].prepare((uint64_t)n);
 	workloads[w].run(warm);
 
+	unsigned long long flushes[NFLUSHCOUNTS] = {0};
 	uint64_t best = UINT64_MAX;
 	double all[64];
 	int kept = 0;
 	for (long long r = 0; r < repeats; r++) {
 		if (workloads[w].prepare)
 			workloads[w].prepare((uint64_t)n);
+		unsigned long long before[NFLUSHCOUNTS], after[NFLUSHCOUNTS];
+		if (flushcount_read)
+			flushcount_read(before);
 		uint64_t t0 = now_ns();
 		workloads[w].run(n);
 		uint64_t dt = now_ns() - t0;
+		if (flushcount_read) {
+			flushcount_read(after);
+			for (int c = 0; c < NFLUSHCOUNTS; c++)
+				flushes[c] += after[c] - before[c];
+		}
 		if (dt == 0)
 			dt = 1;
 		if (dt < best)
@@ -847,7 +909,11 @@ int main(int argc, char **argv)
 	printf(", \"all_ns_per_op\": [");
 	for (int i = 0; i < kept; i++)
 		printf("%s%.3f", i ? ", " : "", all[i]);
-	printf("], \"durability\": \"%s\"}\n",
+	printf("]");
+	if (flushcount_read) /* over every timed repeat */
+		printf(", \"flush_calls\": [%llu, %llu, %llu, %llu, %llu]", flushes[0], flushes[1],
+		       flushes[2], flushes[3], flushes[4]);
+	printf(", \"durability\": \"%s\"}\n",
 	       is_pmem ? "CPU cache flushes" : "msync per flush");
 	return 0;
 }
