@@ -116,6 +116,8 @@ def _precheck_set(filename):
         raise InvalidPoolError(EINVAL, str(e), filename) from None
     if not files:
         raise InvalidPoolError(EINVAL, "pool set has no part files (not created, or removed)", filename)
+    if _unfinished_growth(filename, files):
+        files = ps.part_files()
     if not os.access(filename, os.R_OK):
         raise PermissionError(_errno.EACCES, "pool set file is not readable", filename)
     total = 0
@@ -125,7 +127,7 @@ def _precheck_set(filename):
             raise InvalidPoolError(EINVAL, f"part {path} is not a regular file", filename)
         if not os.access(path, os.R_OK | os.W_OK):
             raise PermissionError(_errno.EACCES, f"part {path} is not readable and writable", filename)
-        if st.st_size == 0 or st.st_size % PART_ALIGN:
+        if st.st_size < _poolset.GROW_MIN or st.st_size % PART_ALIGN:
             raise InvalidPoolError(EINVAL, f"damaged pool: part {path} has {st.st_size} bytes "
                                    f"(empty or truncated)", filename)
         total += st.st_size
@@ -142,6 +144,40 @@ def _precheck_set(filename):
         _metadata_check.check(filename, LIBPMEMOBJ_VERSION, _PartsMapping)
     except ValueError as e:
         raise InvalidPoolError(EINVAL, str(e), filename) from None
+
+
+cdef bint _unfinished_growth(filename, list files) except -1:
+    """Remove the last part file when a crash left it while libpmemobj was
+    adding it: past the heap's recorded end, and shorter than libpmemobj's
+    least part (it creates the file, then sizes it; it would refuse to open
+    the pool).  Done under a lock on the first part, which libpmemobj holds
+    while the pool is open (so no process is growing it meanwhile)."""
+    import fcntl
+    last = files[len(files) - 1]
+    size = os.path.getsize(last)
+    if len(files) < 2 or (size >= _poolset.GROW_MIN and size % PART_ALIGN == 0):
+        return False
+    ref = _open_files.get(_file_key(filename))
+    if ref is not None and ref() is not None:
+        return False                # open here: the open reports it
+    fd = os.open(files[0], os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PoolInUseError(_errno.EAGAIN, "pool is open by another process", filename) from None
+        head = os.pread(fd, 8192, 0)
+        if len(head) < 8192:
+            return False
+        heap = int.from_bytes(head[DESCR_HEAP_OFFSET:DESCR_HEAP_OFFSET + 8], "little")
+        heap_size = int.from_bytes(head[DESCR_HEAP_SIZE:DESCR_HEAP_SIZE + 8], "little")
+        start = sum(os.path.getsize(f) for f in files[:len(files) - 1])
+        if heap_size == 0 or start < heap + heap_size:
+            return False            # inside the heap: damage, which the checks report
+        os.unlink(last)
+        return True
+    finally:
+        os.close(fd)
 
 
 cdef PMEMobjpool *_create_set(filename, uint64_t pool_size, uint64_t max_size, uint64_t grow_by,

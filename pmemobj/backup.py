@@ -47,6 +47,14 @@ def _copy_file(src, dst):
         os.fsync(fo.fileno())
 
 
+def _sync_dir(path):
+    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _tmp(path):
     return f"{path}.backup-{os.getpid()}"
 
@@ -84,6 +92,7 @@ def backup(mm, dest):
                 raise
         else:
             os.rename(tmp, dest)
+        _sync_dir(dest)
     except BaseException:
         for path in (tmp, tmp_parts):
             if path is not None and os.path.isdir(path):

@@ -169,6 +169,39 @@ def test_unsupported_or_damaged_sets_are_refused(set_path, tmpdir_shm):
     assert "signature" in _refused(set_path)
 
 
+def test_damaged_heap_metadata_of_a_set_is_refused(set_path):
+    """libpmemobj's metadata is checked across the parts, as it maps them."""
+    with pmemobj.create(set_path, pool_size=8 * MiB, max_size=64 * MiB, grow_by=4 * MiB) as pool:
+        pool.root = pool.new(pmemobj.PersistentList)
+        with pool.transaction():
+            for i in range(1500):
+                pool.root.append(BLOB)
+    assert len(_parts(set_path)) > 2
+    first = os.path.join(set_path + ".parts", "000000.pmem")
+    with open(first, "r+b") as f:
+        heap_offset = int.from_bytes(f.read(8192)[5136:5144], "little")
+        f.seek(heap_offset + 1024 + 64 + 8 * 3)         # zone 0, chunk header 3
+        f.write(bytes(8))
+    assert "chunk header 3 of zone 0" in _refused(set_path)
+
+
+def test_part_left_by_a_crash_while_growing_is_removed(set_path):
+    """libpmemobj creates a part file, then sizes it, then adds it to the heap:
+    a crash in between leaves a short file past the heap's end, which
+    libpmemobj would refuse to open; the open removes it."""
+    with pmemobj.create(set_path, pool_size=16 * MiB, max_size=64 * MiB) as pool:
+        pool.root = "kept"
+    parts = _parts(set_path)
+    unfinished = os.path.join(set_path + ".parts", "%06d.pmem" % len(parts))
+    open(unfinished, "wb").close()
+    with pmemobj.open(set_path) as pool:
+        assert pool.root == "kept" and pool.size == 16 * MiB
+    assert _parts(set_path) == parts
+    # a short part inside the heap is damage, not an unfinished growth
+    os.truncate(os.path.join(set_path + ".parts", parts[-1]), 1 * MiB)
+    assert "truncated" in _refused(set_path)
+
+
 GROWER = r"""
 import sys, pmemobj
 pool = pmemobj.open(sys.argv[1])
