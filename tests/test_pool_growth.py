@@ -202,6 +202,26 @@ def test_part_left_by_a_crash_while_growing_is_removed(set_path):
     assert "truncated" in _refused(set_path)
 
 
+def test_crash_after_the_heap_size_was_recorded(set_path):
+    """A crash after libpmemobj recorded the grown heap's size and before it
+    counted the new chunks in the zone: libpmemobj counts them at open."""
+    with pmemobj.create(set_path, pool_size=8 * MiB, max_size=64 * MiB, grow_by=4 * MiB) as pool:
+        pool.root = "kept"
+    parts = _parts(set_path)
+    with open(os.path.join(set_path + ".parts", "%06d.pmem" % len(parts)), "wb") as f:
+        f.truncate(4 * MiB)                      # the new part, as libpmemobj creates it
+    with open(os.path.join(set_path + ".parts", parts[0]), "r+b") as f:
+        f.seek(6176)                             # pmemobjpool.heap_size
+        heap_size = int.from_bytes(f.read(8), "little")
+        f.seek(6176)
+        f.write((heap_size + 4 * MiB).to_bytes(8, "little"))
+    with pmemobj.open(set_path) as pool:
+        assert pool.root == "kept" and pool.size == 12 * MiB
+        pool.root = b"q" * (6 * MiB)             # the new chunks are usable
+    with pmemobj.open(set_path) as pool:
+        assert pool.root == b"q" * (6 * MiB)
+
+
 GROWER = r"""
 import sys, pmemobj
 pool = pmemobj.open(sys.argv[1])
