@@ -131,7 +131,7 @@ def _precheck(filename):
         raise InvalidPoolError(EINVAL, str(e), filename) from None
 
 
-def _check_header(filename, bytes head, uint64_t size):
+cdef _check_header(filename, bytes head, uint64_t size):
     """The pool header and descriptor (the first 8 KiB) of a pool of *size* bytes."""
     if head[:8] != b"PMEMOBJ\0":
         raise InvalidPoolError(EINVAL, "not a pmemobj pool (no PMEMOBJ signature)", filename)
