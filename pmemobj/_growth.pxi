@@ -205,6 +205,7 @@ cdef PMEMobjpool *_create_set(filename, uint64_t pool_size, uint64_t max_size, u
         size = sum(os.path.getsize(p) for p in _poolset.parse(filename).part_files())
         if pool_size > size:
             _extend(pop, max(pool_size - size, _poolset.GROW_MIN), filename)
+            _match_part_modes(filename)
     except BaseException:
         pmemobj_close(pop)
         _remove_set(filename)
@@ -268,5 +269,19 @@ cdef int _mm_grown(MemoryManager self) except -1:
     """An allocation ended past the known size: libpmemobj grew the heap."""
     if self.max_size:
         self.pool_size = _set_extent(self, self.max_size)
+        _match_part_modes(self.filename)
     return 0
+
+
+cdef _match_part_modes(filename):
+    """libpmemobj creates the parts it adds with mode 0600: give them the
+    permissions of the first part (which the pool was created with)."""
+    try:
+        files = _poolset.parse(filename).part_files()
+        mode = os.stat(files[0]).st_mode & 0o7777
+        for path in files[1:]:
+            if os.stat(path).st_mode & 0o7777 != mode:
+                os.chmod(path, mode)
+    except (OSError, ValueError, IndexError):
+        pass                        # permissions are not worth failing a transaction
 

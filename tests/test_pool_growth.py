@@ -42,6 +42,19 @@ def test_create_reports_sizes(set_path):
     assert pmemobj._core.check_file(set_path)
 
 
+def test_parts_have_the_mode_of_the_pool(set_path):
+    with pmemobj.create(set_path, pool_size=16 * MiB, max_size=64 * MiB, mode=0o640) as pool:
+        pool.root = b"m" * (20 * MiB)           # grows
+    modes = {os.stat(os.path.join(set_path + ".parts", n)).st_mode & 0o777 for n in _parts(set_path)}
+    assert modes == {0o640 & ~_umask()}
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def test_fixed_pool_has_no_maximum(pool_path):
     with pmemobj.create(pool_path, pool_size=16 * MiB) as pool:
         assert pool.max_size is None and pool.size == 16 * MiB
@@ -70,6 +83,8 @@ def test_fill_past_initial_size_in_one_transaction(set_path):
         assert pool.size > 24 * MiB
         grown = pool.size
     assert len(_parts(set_path)) > 4
+    modes = {os.stat(os.path.join(set_path + ".parts", n)).st_mode & 0o777 for n in _parts(set_path)}
+    assert len(modes) == 1                  # the parts libpmemobj added have the first part's
     with pmemobj.open(set_path) as pool:
         assert pool.size == grown
         assert len(pool.root) == 2000
