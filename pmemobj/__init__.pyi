@@ -14,7 +14,8 @@ from pmemobj.collections.tuple import PersistentTuple as PersistentTuple
 from pmemobj.gcreport import GCResult as GCResult
 from pmemobj.convert import to_builtin as to_builtin
 from pmemobj.persistent import Persistent as Persistent
-from pmemobj.pool import (DEFAULT_POOL_SIZE as DEFAULT_POOL_SIZE, MemoryManager as MemoryManager,
+from pmemobj.pool import (DEFAULT_GROW_BY as DEFAULT_GROW_BY, DEFAULT_POOL_SIZE as DEFAULT_POOL_SIZE,
+                          MemoryManager as MemoryManager,
                           PersistentObjectPool as PersistentObjectPool, create as create, open as open)
 
 __all__: list[str]

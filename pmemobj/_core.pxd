@@ -80,6 +80,8 @@ cdef class MemoryManager:
     cdef PMEMobjpool *pop
     cdef char *base
     cdef readonly uint64_t pool_size
+    cdef readonly uint64_t max_size   # a growing pool's maximum (0: a pool file of fixed size)
+    cdef readonly uint64_t grow_by    # a growing pool's step
     cdef readonly uint64_t uuid_lo
     cdef object uuid_obj              # uuid_lo as a Python int, for oid tuples
     cdef object tx_cm                 # the Transaction context manager (stateless)

@@ -252,6 +252,10 @@ cdef str _full_message(MemoryManager mm, str what):
                 f"{s['largest_free_block']:,} bytes")
     except Exception:           # a damaged heap: the stats are not worth a second error
         left = f"pool size {mm.pool_size:,} bytes"
+    if mm.max_size:
+        return (f"pool {mm.filename!r} is full: {what} failed ({left}; the pool has grown to its maximum "
+                f"size of {mm.max_size:,} bytes); the transaction was rolled back. Free space by deleting "
+                f"objects, or copy the data into a pool with a larger max_size")
     return (f"pool {mm.filename!r} is full: {what} failed ({left}); the transaction was rolled back. "
             f"Free space by deleting objects, or copy the data into a bigger pool "
             f"(pmemobj.create(path, pool_size=...))")

@@ -51,9 +51,11 @@ cdef class MemoryManager:
 
     # -- opening and closing: _pool_file.pxi -------------------------------------
 
-    def _open(self, filename, flag='w', size_t pool_size=PMEMOBJ_MIN_POOL, int mode=0o666):
-        """Open or create the pool file (called by PersistentObjectPool)."""
-        return _mm_open(self, filename, flag, pool_size, mode)
+    def _open(self, filename, flag='w', size_t pool_size=PMEMOBJ_MIN_POOL, int mode=0o666,
+              uint64_t max_size=0, uint64_t grow_by=0):
+        """Open or create the pool file (called by PersistentObjectPool); with
+        *max_size*, create a growing pool (_growth.pxi)."""
+        return _mm_open(self, filename, flag, pool_size, mode, max_size, grow_by)
 
     cdef _attach(self, bint create):
         return _mm_attach(self, create)

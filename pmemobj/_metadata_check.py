@@ -25,10 +25,13 @@ import operator
 import os
 import struct
 
+from pmemobj import _poolset
+
 KNOWN_RELEASES = ((1, 11), (1, 13))     # libpmemobj releases (major, minor) whose format this is
 POOL_HDR = 4096
 FORMAT_MAJOR = 6                        # pool_hdr.major of the format these offsets describe
 DESCR_LANES = POOL_HDR + 1024           # pmemobjpool: lanes_offset, nlanes, heap_offset
+DESCR_HEAP_SIZE = POOL_HDR + 2048 + 32  # pmemobjpool.heap_size (after root_offset .. conversion_flags)
 MAX_LANES = 1024
 LANE_SIZE = 3072
 # the logs of a lane: offset in the lane (internal redo, external redo, undo)
@@ -64,6 +67,11 @@ def _damaged(what):
 class _File:
     def __init__(self, m, fd, size):
         self.m, self.fd, self.size = m, fd, size
+
+    def read(self, off, n):
+        # a file is read, not mapped: one page fault per run made big pools slow
+        # to open; a pool set's parts are mapped one after the other (fd None)
+        return os.pread(self.fd, n, off) if self.fd is not None else bytes(self.m[off:off + n])
 
     def need(self, off, n, what):
         if off < 0 or n < 0 or off + n > self.size:
@@ -121,8 +129,12 @@ def _entries(f, ulog, capacity, gen_num, where):
 
 
 class _Heap:
-    def __init__(self, f, heap_offset):
+    def __init__(self, f, heap_offset, growing=False):
         self.f = f
+        # a pool set's heap grows: a crash after libpmemobj recorded the new heap
+        # size and before it counted the new chunks in the zone leaves a zone
+        # with fewer chunks than the size allows (libpmemobj counts them at open)
+        self.growing = growing
         self.zone0 = heap_offset + HEAP_HDR
         self.nzones = max(0, (f.size - heap_offset - HEAP_HDR + ZONE_MAX - 1) // ZONE_MAX)
 
@@ -143,8 +155,7 @@ class _Heap:
     def check_run(self, z, i, flags, size_idx):
         if flags & ~(FLAG_COMPACT | FLAG_FLEX):
             raise _damaged(f"run at chunk {i} of zone {z} has flags 0x{flags:x}")
-        # read, not mapped: one page fault per run made big pools slow to open
-        block, = struct.unpack("<Q", os.pread(self.f.fd, 8, self.chunk(z, i)))
+        block, = struct.unpack("<Q", self.f.read(self.chunk(z, i), 8))
         if block < 16 or block > size_idx * CHUNKSIZE - RUN_HDR:
             raise _damaged(f"run at chunk {i} of zone {z} has block size {block}")
 
@@ -158,7 +169,7 @@ class _Heap:
                 if z == 0 or magic != 0:
                     raise _damaged(f"zone {z} header (magic 0x{magic:x})")
                 continue                    # not used yet: libpmemobj initializes it
-            if n != self.expected_chunks(z):
+            if n != self.expected_chunks(z) and not (self.growing and 0 < n < self.expected_chunks(z)):
                 raise _damaged(f"zone {z} has {n} chunks, not {self.expected_chunks(z)}")
             headers = struct.unpack_from("<%dQ" % n, self.f.m, zone + ZONE_HDR)
             i = 0
@@ -265,7 +276,9 @@ def _check_lanes(f, heap, lanes_offset, nlanes, words):
 
 def log_extensions(path):
     """Whether a log of a lane of the pool file at `path` has an extension:
-    libpmemobj frees those while it opens the pool (see pmemobj/_heap.pxi)."""
+    libpmemobj frees those while it opens the pool (see pmemobj/_heap.pxi).
+    Of a pool set, the first part holds the lanes."""
+    path = _poolset.first_part(path)
     size = os.path.getsize(path)
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
         lanes_offset, nlanes, heap_offset = struct.unpack_from("<3Q", m, DESCR_LANES)
@@ -290,28 +303,44 @@ def covers(library_version):
     return KNOWN_RELEASES[0] <= release <= KNOWN_RELEASES[1]
 
 
-def check(path, library_version):
+def check(path, library_version, map_parts=None):
     """Raise ValueError(reason) where libpmemobj (release `library_version`)
-    would die or hang on the metadata of the pool file at `path`."""
+    would die or hang on the metadata of the pool file at `path`.  A pool set
+    is checked as the concatenation of its parts: `map_parts(files)` maps them
+    one after the other, read-only (a buffer), as libpmemobj does."""
     if os.environ.get("PMEMOBJ_METADATA_CHECK", "1") == "0" or not covers(library_version):
+        return
+    if _poolset.is_poolset(path):
+        files = _poolset.parse(path).part_files()
+        with map_parts(files) as parts, memoryview(parts) as m:
+            # the heap's extent as libpmemobj records it: a crash while the pool
+            # grew may leave a part file it does not use yet
+            heap_offset, = struct.unpack_from("<Q", m, DESCR_LANES + 16)
+            heap_size, = struct.unpack_from("<Q", m, DESCR_HEAP_SIZE)
+            size = min(len(m), heap_offset + heap_size) if heap_size else len(m)
+            _check_mapped(_File(m, None, size), m, growing=True)
         return
     size = os.path.getsize(path)
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        major, = struct.unpack_from("<I", m, 8)
-        if major != FORMAT_MAJOR:
-            return                      # another format: its offsets are not known here
-        f = _File(m, fh.fileno(), size)
-        lanes_offset, nlanes, heap_offset = struct.unpack_from("<3Q", m, DESCR_LANES)
-        if not (2 * POOL_HDR <= lanes_offset and 1 <= nlanes <= MAX_LANES and
-                lanes_offset + nlanes * LANE_SIZE <= heap_offset and
-                heap_offset + HEAP_HDR + ZONE_META + CHUNKSIZE <= size):
-            raise _damaged(f"pool descriptor (lanes at 0x{lanes_offset:x} x {nlanes}, "
-                           f"heap at 0x{heap_offset:x})")
-        if m[heap_offset:heap_offset + 16] != HEAP_SIGNATURE:
-            raise _damaged("heap header signature")
-        if lanes_offset % CACHELINE:
-            raise _damaged(f"pool descriptor (lanes at 0x{lanes_offset:x})")
-        heap = _Heap(f, heap_offset)
-        heap.walk_zones()
-        with memoryview(m) as raw, raw[:size // 8 * 8].cast("Q") as words:
-            _check_lanes(f, heap, lanes_offset, nlanes, words)
+        _check_mapped(_File(m, fh.fileno(), size), m)
+
+
+def _check_mapped(f, m, growing=False):
+    size = f.size
+    major, = struct.unpack_from("<I", m, 8)
+    if major != FORMAT_MAJOR:
+        return                      # another format: its offsets are not known here
+    lanes_offset, nlanes, heap_offset = struct.unpack_from("<3Q", m, DESCR_LANES)
+    if not (2 * POOL_HDR <= lanes_offset and 1 <= nlanes <= MAX_LANES and
+            lanes_offset + nlanes * LANE_SIZE <= heap_offset and
+            heap_offset + HEAP_HDR + ZONE_META + CHUNKSIZE <= size):
+        raise _damaged(f"pool descriptor (lanes at 0x{lanes_offset:x} x {nlanes}, "
+                       f"heap at 0x{heap_offset:x})")
+    if m[heap_offset:heap_offset + 16] != HEAP_SIGNATURE:
+        raise _damaged("heap header signature")
+    if lanes_offset % CACHELINE:
+        raise _damaged(f"pool descriptor (lanes at 0x{lanes_offset:x})")
+    heap = _Heap(f, heap_offset, growing)
+    heap.walk_zones()
+    with memoryview(m) as raw, raw[:size // 8 * 8].cast("Q") as words:
+        _check_lanes(f, heap, lanes_offset, nlanes, words)

@@ -120,19 +120,26 @@ def _precheck(filename):
     if not os.access(filename, os.W_OK):
         raise PermissionError(_errno.EACCES, "pool file is not writable", filename)
     if st.st_size < PMEMOBJ_MIN_POOL:
+        if head.startswith(_poolset.SIGNATURE):
+            return _precheck_set(filename)
         raise InvalidPoolError(EINVAL, f"file is too small to be a pool ({st.st_size} bytes; "
                                f"empty or truncated)", filename)
+    _check_header(filename, head, st.st_size)
+    try:
+        _metadata_check.check(filename, LIBPMEMOBJ_VERSION)
+    except ValueError as e:
+        raise InvalidPoolError(EINVAL, str(e), filename) from None
+
+
+cdef _check_header(filename, bytes head, uint64_t size):
+    """The pool header and descriptor (the first 8 KiB) of a pool of *size* bytes."""
     if head[:8] != b"PMEMOBJ\0":
         raise InvalidPoolError(EINVAL, "not a pmemobj pool (no PMEMOBJ signature)", filename)
     layout = head[4096:4096 + 1024].split(b"\0", 1)[0]
     if layout != PYP_LAYOUT_NAME:
         raise InvalidPoolError(EINVAL, f"pool has layout {layout.decode('ascii', 'replace')!r}, "
                                f"not {PYP_LAYOUT_NAME.decode()!r}", filename)
-    _check_size(filename, head, st.st_size)
-    try:
-        _metadata_check.check(filename, LIBPMEMOBJ_VERSION)
-    except ValueError as e:
-        raise InvalidPoolError(EINVAL, str(e), filename) from None
+    _check_size(filename, head, size)
 
 cdef _check_size(filename, bytes head, uint64_t size):
     # The heap descriptor records the heap size; a shorter file is truncated.
@@ -145,7 +152,8 @@ cdef _check_size(filename, bytes head, uint64_t size):
         raise InvalidPoolError(EINVAL, "damaged pool: heap offset outside the file (truncated?)", filename)
 
 
-cdef _mm_open(MemoryManager self, filename, flag='w', size_t pool_size=PMEMOBJ_MIN_POOL, int mode=0o666):
+cdef _mm_open(MemoryManager self, filename, flag='w', size_t pool_size=PMEMOBJ_MIN_POOL, int mode=0o666,
+              uint64_t max_size=0, uint64_t grow_by=0):
     if not self.closed:
         raise ValueError("memory manager already open")
     filename = os.fspath(filename)
@@ -165,8 +173,11 @@ cdef _mm_open(MemoryManager self, filename, flag='w', size_t pool_size=PMEMOBJ_M
     cdef const char *cpath = path
     if create:
         mode &= ~_process_umask()       # libpmemobj sets the mode as given: filtered as open() does
-        with nogil:
-            pop = pmemobj_create(cpath, PYP_LAYOUT_NAME, pool_size, mode)
+        if max_size:
+            pop = _create_set(filename, pool_size, max_size, grow_by, mode)
+        else:
+            with nogil:
+                pop = pmemobj_create(cpath, PYP_LAYOUT_NAME, pool_size, mode)
         if pop == NULL:
             err = errno
             if err == _errno.EEXIST:
@@ -190,6 +201,9 @@ cdef _mm_open(MemoryManager self, filename, flag='w', size_t pool_size=PMEMOBJ_M
                 raise PoolInUseError(err, "pool file is already open by another process", filename)
             if err == _errno.ENOENT:
                 raise FileNotFoundError(err, "pool file does not exist", filename)
+            if err == _errno.EEXIST:    # libpmemobj knows pools by their uuid: a backup of an open one
+                raise PoolInUseError(err, "a pool of the same identity (a copy of this one, or its "
+                                     "original) is open in this process", filename)
             if err in (_errno.EACCES, _errno.EPERM, _errno.EROFS):
                 raise PermissionError(err, msg, filename)
             raise InvalidPoolError(err, f"not a usable pmemobj-python pool: {msg}", filename)
@@ -199,6 +213,14 @@ cdef _mm_open(MemoryManager self, filename, flag='w', size_t pool_size=PMEMOBJ_M
         pmemobj_close(pop)
         raise
     self.pop = pop
+    self.max_size = self.grow_by = 0
+    if _poolset.is_poolset(filename):
+        try:
+            _open_growth(self, filename)
+        except BaseException:
+            pmemobj_close(pop)
+            self.pop = NULL
+            raise
     self.closed = False
     self.filename = filename
     try:
@@ -221,7 +243,7 @@ cdef _mm_attach(MemoryManager self, bint create):
     self.uuid_obj = self.uuid_lo
     self.tx_cm = Transaction(self)
     self.base = <char *>pmemobj_direct(root) - root.off
-    self.pool_size = os.stat(self.filename).st_size
+    self.pool_size = _pool_extent(self)
     self.is_pmem = pmem_is_pmem(self.base, self.pool_size)
     self.rootp = <pyp_root_t *>self.ptr(root.off, sizeof(pyp_root_t))
     cdef bint fresh = self.rootp.magic == 0 and self.rootp.version == 0

@@ -352,6 +352,8 @@ cdef uint64_t _mm_alloc(MemoryManager self, size_t n, uint64_t type_num, bint ze
                 oid = _alloc_in_any_class(self, n, type_num, flags)
         if oid.off == 0:
             self.fail(err, f"an allocation of {n:,} bytes")
+    if oid.off + n > self.pool_size:
+        _mm_grown(self)                 # libpmemobj grew the heap (_growth.pxi)
     if self.tx_released is not None:
         # libpmemobj hands a block allocated and freed in this transaction out
         # again at once: the offset now names a new object, not a freed one

@@ -1,10 +1,13 @@
-"""Command-line tools for pool files: ``python -m pmemobj info|check|gc|dump FILE``.
+"""Command-line tools for pool files: ``python -m pmemobj info|check|gc|dump FILE``
+and ``python -m pmemobj backup SRC DEST``.
 
 ``info``, ``check`` and ``dump`` look at a pool without changing what it
 holds: they open it without the gc that a normal open runs after an unclean
 shutdown, and they leave the clean-shutdown flag as they found it (a pool that
 was not closed cleanly is still recovered by the next normal open).  ``gc``
-opens the pool normally and collects its garbage.
+opens the pool normally and collects its garbage.  ``backup`` copies a pool
+that no other process has open (pool.backup() copies one a program has open);
+for a growing pool (a pool set file) FILE is the set file.
 
 The packages built on the core show their objects here through what they
 register in :mod:`pmemobj.inspectors`.  With ``--PACKAGE`` (or as ``python -m
@@ -25,7 +28,7 @@ import os
 import struct
 import sys
 
-from . import _core, inspectors
+from . import _core, _poolset, inspectors
 from .inspectors import short as _short
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
@@ -43,7 +46,7 @@ class CliError(Exception):
 # Opening a pool for a look
 
 def _heap_offset(path):
-    with open(path, "rb") as f:
+    with open(_poolset.first_part(path), "rb") as f:
         f.seek(_HEAP_OFFSET_AT)
         data = f.read(8)
     return struct.unpack("<Q", data)[0] if len(data) == 8 else 0
@@ -171,6 +174,8 @@ def pool_info(mm, path):
         "layout": _core.LAYOUT_NAME,
         "layout_version": _core.LAYOUT_VERSION,
         "pool_size": mm.pool_size,
+        "max_size": mm.max_size or None,
+        "grow_by": mm.grow_by or None,
         "heap_size": heap,
         "used_bytes": used,
         "free_bytes_approx": max(heap - used, 0),
@@ -221,6 +226,8 @@ def format_info(info, out, extra=()):
     w(f"kind:              {info['kind']}\n")
     w(f"layout:            {info['layout']} version {info['layout_version']}\n")
     w(f"pool size:         {_mib(info['pool_size'])}\n")
+    if info.get("max_size"):
+        w(f"maximum size:      {_mib(info['max_size'])} (grows by {_mib(info['grow_by'])} when full)\n")
     w(f"heap size:         {_mib(info['heap_size'])}\n")
     unknown = "unknown (damaged pool)\n" if info["damage"] else None
     w(f"used:              {unknown or _mib(info['used_bytes']) + chr(10)}")
@@ -558,7 +565,15 @@ def cmd_dump(args, out):
     return EXIT_OK
 
 
-COMMANDS = {"info": cmd_info, "check": cmd_check, "gc": cmd_gc, "dump": cmd_dump}
+def cmd_backup(args, out):
+    from .backup import backup
+    with inspect_pool(args.file) as mm:
+        backup(mm, args.dest)
+    out.write(f"{args.file} -> {args.dest}\n")
+    return EXIT_OK
+
+
+COMMANDS = {"info": cmd_info, "check": cmd_check, "gc": cmd_gc, "dump": cmd_dump, "backup": cmd_backup}
 
 
 def build_parser(prog="python -m pmemobj", opener=None):
@@ -589,6 +604,11 @@ def build_parser(prog="python -m pmemobj", opener=None):
         s = sub.add_parser("gc", help="free unreachable objects and repair reference counts")
         s.add_argument("file", metavar="FILE")
         s.add_argument("--dry-run", action="store_true", help="only count what gc would do")
+    if opener is None:
+        s = sub.add_parser("backup", help="copy the pool to DEST (a new path; a growing pool: a set file "
+                                          "and its parts in DEST.parts); the copy opens as the same pool")
+        s.add_argument("file", metavar="SRC")
+        s.add_argument("dest", metavar="DEST")
     s = sub.add_parser("dump", help="print the object tree from the root")
     s.add_argument("file", metavar="FILE")
     s.add_argument("--name", metavar="NAME", default=None, help=name_help)

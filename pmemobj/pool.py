@@ -4,16 +4,19 @@ A plain Python class (subclassable and patchable); the work is done by the
 compiled MemoryManager of pmemobj._core."""
 import warnings
 
-from . import _core
+from . import _core, _poolset
 from ._core import MIN_POOL_SIZE, InvalidPoolError, PoolFullError, TransactionError
 from .gcreport import GCResult, log_gc
 
-__all__ = ["MemoryManager", "PersistentObjectPool", "create", "open", "MIN_POOL_SIZE", "DEFAULT_POOL_SIZE"]
+__all__ = ["MemoryManager", "PersistentObjectPool", "create", "open", "MIN_POOL_SIZE", "DEFAULT_POOL_SIZE",
+           "DEFAULT_GROW_BY"]
 
 # libpmemobj's minimum (MIN_POOL_SIZE, 8 MiB) leaves about 4 MiB for objects and no
 # room for one object of about 200 KB to 2 MiB (the runs and chunks libpmemobj
 # allocates those in do not fit): too small to be a useful default.
 DEFAULT_POOL_SIZE = 32 << 20
+# How much a growing pool grows at a time (a part file of this size each time).
+DEFAULT_GROW_BY = _poolset.DEFAULT_GROW_BY
 
 
 class MemoryManager(_core.MemoryManager):
@@ -40,15 +43,22 @@ class PersistentObjectPool:
     the file exists); 'c': create it if missing, else open it.  A new pool file
     is *pool_size* bytes (at least MIN_POOL_SIZE; DEFAULT_POOL_SIZE is 32 MiB),
     with the permissions *mode* filtered by the process's umask, as open() does.
+    With *max_size*, the new pool grows: *filename* is a pool set file, its
+    parts live in the directory ``filename + ".parts"``, and the pool grows by
+    *grow_by* bytes (DEFAULT_GROW_BY) whenever it is full, up to *max_size*.
     A pool that was not closed cleanly is garbage collected on open."""
 
     MemoryManager = MemoryManager
 
-    def __init__(self, filename, flag='w', pool_size=DEFAULT_POOL_SIZE, mode=0o666, debug=False):
+    def __init__(self, filename, flag='w', pool_size=DEFAULT_POOL_SIZE, mode=0o666, debug=False,
+                 max_size=None, grow_by=None):
         self.filename = filename
         self.debug = debug
         self.mm = self.MemoryManager(self)
-        self.mm._open(filename, flag, pool_size, mode)
+        if max_size is None:
+            self.mm._open(filename, flag, pool_size, mode)
+        else:
+            self.mm._open(filename, flag, pool_size, mode, max_size, grow_by or DEFAULT_GROW_BY)
         if type(self).transaction is PersistentObjectPool.transaction:
             # `with pool.transaction():` without a Python frame (70 ns of 330); a
             # subclass that overrides transaction() keeps its own
@@ -90,6 +100,24 @@ class PersistentObjectPool:
     @root.setter
     def root(self, value):
         self.mm.set_root(value)
+
+    @property
+    def size(self):
+        """The pool's size in bytes (of a growing pool, the size it has grown to)."""
+        return self.mm.pool_size
+
+    @property
+    def max_size(self):
+        """A growing pool's maximum size in bytes; None for a pool of fixed size."""
+        return self.mm.max_size or None
+
+    def backup(self, dest):
+        """Copy the pool to *dest* (a new path) between transactions: the copy
+        holds the last committed state and opens as a pool (of a growing pool:
+        a set file *dest* and its parts in ``dest + ".parts"``).  Transactions of
+        other threads wait while the files are copied.  Returns *dest*."""
+        from .backup import backup
+        return backup(self.mm, dest)
 
     def new(self, typ, /, *args, **kw):
         """Create an instance of the Persistent type *typ* in this pool."""
@@ -178,9 +206,14 @@ class PersistentObjectPool:
         return f"<{type(self).__name__} {self.filename!r} ({state})>"
 
 
-def create(filename, pool_size=DEFAULT_POOL_SIZE, mode=0o666, debug=False):
-    """Create a new pool file (FileExistsError if it exists) and return it open."""
-    return PersistentObjectPool(filename, flag='x', pool_size=pool_size, mode=mode, debug=debug)
+def create(filename, pool_size=DEFAULT_POOL_SIZE, mode=0o666, debug=False, max_size=None, grow_by=None):
+    """Create a new pool file (FileExistsError if it exists) and return it open.
+
+    With *max_size* the pool grows on demand: it starts at *pool_size* bytes and
+    grows by *grow_by* bytes (DEFAULT_GROW_BY, at least 2 MiB) whenever an
+    allocation finds it full; PoolFullError comes only at *max_size*."""
+    return PersistentObjectPool(filename, flag='x', pool_size=pool_size, mode=mode, debug=debug,
+                                max_size=max_size, grow_by=grow_by)
 
 
 def open(filename, debug=False):
