@@ -97,7 +97,8 @@ typedef struct {
 	uint64_t clean;      /* 1 after a clean close, reset to 0 at every open */
 	uint64_t type_table; /* offset of the pyp_typetable_t */
 	uint64_t opens;      /* how many times the pool was opened */
-	uint64_t reserved[7];
+	uint64_t reserved[6];
+	uint64_t unsynced;   /* nonzero (the boot's id): a "process"-durability session wrote since its last sync */
 	pyp_slot_t root;     /* the user's root value */
 } pyp_root_t;
 

@@ -56,6 +56,7 @@ cdef extern from "pyp_layout.h":
         uint64_t clean
         uint64_t type_table
         uint64_t opens
+        uint64_t unsynced
         pyp_slot_t root
 
 # What a traverse function reports for each thing an object points to.
@@ -107,6 +108,11 @@ cdef class MemoryManager:
     cdef readonly set pickle_types
     cdef object file_key
     cdef public bint unclean          # the last session did not close the pool
+    # durability level (_durability.pxi)
+    cdef readonly str durability      # "power" or "process"
+    cdef readonly object unsynced_at_open  # None, "this boot" or "an earlier boot": a "process" session's unsynced writes
+    cdef bint process_level           # durability == "process"
+    cdef bint marked                  # at "process": the unsynced word is set on the disk
 
     # memory access (bounds-checked against the mapping and the allocation)
     cdef int check(self) except -1
@@ -153,6 +159,10 @@ cdef class MemoryManager:
     cdef _release(self)
     cdef _abandon(self)
     cdef _forget_mapping(self)
+    cdef int _set_durability(self, str durability) except -1
+    cdef int _mark_unsynced(self) except -1
+    cdef int _sync_all(self) except -1
+    cdef int _durability_detach(self, bint sync) except -1
     cdef _rollback_volatile(self)
     cdef int _free_orphans(self) except -1
     cdef int _begin_outermost(self, long me) except -1
