@@ -126,7 +126,7 @@ def _keeper(pool, path, name, opener):
 
 def _mode(is_pmem):
     if not is_pmem:
-        return "emulated (msync on every flush; survives process crash and power loss)"
+        return "emulated (msync of what each drain orders; survives process crash, and power loss at durability power)"
     if os.environ.get("PMEM_IS_PMEM_FORCE", "0") not in ("", "0"):
         return "forced pmem (PMEM_IS_PMEM_FORCE; survives process crash only)"
     return "pmem (CPU cache flushes; survives process crash and power loss)"
