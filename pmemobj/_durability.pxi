@@ -222,7 +222,7 @@ cdef extern from *:
     }
 
     /* Give the pool the functions of `mode` (1 "power", 2 "process"); -1 if
-     * they cannot be found or there is no slot left. */
+     * they cannot be found, -2 if PYP_DUR_POOLS pools have them already. */
     static int pyp_dur_attach(PMEMobjpool *pop, char *base, size_t size, int mode) {
         pyp_local_ops_t *where = pyp_dur_locate(pop);
         if (where == NULL)
@@ -233,7 +233,7 @@ cdef extern from *:
             ;
         if (i == PYP_DUR_POOLS) {
             pthread_mutex_unlock(&pyp_dur_lock);
-            return -1;
+            return -2;
         }
         pyp_dur_pool_t *p = &pyp_dur_pools[i];
         p->orig = *where;
@@ -390,11 +390,15 @@ cdef int _mm_set_durability(MemoryManager self, str durability) except -1:
         raise ValueError(f"durability must be 'power' or 'process', not {durability!r}")
     self.unsynced_at_open = _unsynced_state(self.rootp.unsynced)
     cdef int mode = _DUR_PROCESS if durability == "process" else _DUR_POWER
+    cdef int rc = 0
     if mode == _DUR_POWER and (self.is_pmem or not _MERGE_FLUSHES):
         self.durability = "power"       # libpmemobj's own functions (cache flushes on pmem)
-    elif pyp_dur_attach(self.pop, self.base, self.pool_size, mode) == 0:
+    elif (rc := pyp_dur_attach(self.pop, self.base, self.pool_size, mode)) == 0:
         self.durability = durability
     elif mode == _DUR_PROCESS:
+        if rc == -2:
+            raise ValueError("durability 'process': too many pools open at once (at most 64 have their "
+                             "own flush functions)")
         raise ValueError("durability 'process' needs libpmemobj's pool functions as release 1.11 to 1.13 "
                          f"lays them out; this libpmemobj ({LIBPMEMOBJ_VERSION}) does not match")
     else:

@@ -113,6 +113,8 @@ def test_power_merges_flushes_into_one_msync_per_drain(pool_path):
 
 def test_process_commits_without_msync(pool_path):
     with pmemobj.create(pool_path, durability="process") as pool:
+        if pool.is_pmem:
+            pytest.skip("persistent memory (or PMEM_IS_PMEM_FORCE): no msyncs")
         with pool.transaction():
             pool.root = pool.new(pmemobj.PersistentDict)
         d = pool.root
