@@ -59,6 +59,7 @@ cdef extern from "pyp_layout.h":
         uint64_t orphans
         uint64_t candidates
         uint64_t flags
+        uint64_t unsynced
         pyp_slot_t root
 
 # What a traverse function reports for each thing an object points to.
@@ -127,6 +128,11 @@ cdef class MemoryManager:
     cdef public Py_ssize_t gc_threshold   # candidates that make a commit run the incremental collector
     cdef bint rec_stale               # the records name freed blocks: rewrite them from the mirrors
     cdef bint rec_prepared            # this transaction snapshotted the records' headers
+    # durability level (_durability.pxi)
+    cdef readonly str durability      # "power" or "process"
+    cdef readonly object unsynced_at_open  # None, "this boot" or "an earlier boot": a "process" session's unsynced writes
+    cdef bint process_level           # durability == "process"
+    cdef bint marked                  # at "process": the unsynced word is set on the disk
 
     # memory access (bounds-checked against the mapping and the allocation)
     cdef int check(self) except -1
@@ -173,6 +179,10 @@ cdef class MemoryManager:
     cdef _release(self)
     cdef _abandon(self)
     cdef _forget_mapping(self)
+    cdef int _set_durability(self, str durability) except -1
+    cdef int _mark_unsynced(self) except -1
+    cdef int _sync_all(self) except -1
+    cdef int _durability_detach(self, bint sync) except -1
     cdef _rollback_volatile(self)
     cdef int _free_orphans(self) except -1
     cdef int _begin_outermost(self, long me) except -1

@@ -44,6 +44,7 @@ cdef class MemoryManager:
                 pmemobj_tx_abort(ECANCELED)
                 pmemobj_tx_end()
                 pyp_set_tx_pool(NULL)
+            pyp_dur_detach(self.pop)
             pmemobj_close(self.pop)
             self.pop = NULL
         if self.lock != NULL:
@@ -52,9 +53,15 @@ cdef class MemoryManager:
     # -- opening and closing: _pool_file.pxi -------------------------------------
 
     def _open(self, filename, flag='w', size_t pool_size=PMEMOBJ_MIN_POOL, int mode=0o666,
-              uint64_t max_size=0, uint64_t grow_by=0):
+              uint64_t max_size=0, uint64_t grow_by=0, durability="power", accept_unsynced=False):
         """Open or create the pool file (called by PersistentObjectPool); with
-        *max_size*, create a growing pool (_growth.pxi)."""
+        *max_size*, create a growing pool (_growth.pxi); *durability* as
+        PersistentObjectPool says (_durability.pxi)."""
+        if durability not in DURABILITY_LEVELS:
+            raise ValueError(f"durability must be 'power' or 'process', not {durability!r}")
+        if not accept_unsynced and os.path.lexists(filename) and flag != 'x':
+            _refuse_unsynced(filename)
+        self.durability = durability
         return _mm_open(self, filename, flag, pool_size, mode, max_size, grow_by)
 
     cdef _attach(self, bint create):
@@ -77,6 +84,25 @@ cdef class MemoryManager:
 
     cdef _forget_mapping(self):
         return _mm_forget_mapping(self)
+
+    # -- durability levels: _durability.pxi ---------------------------------
+
+    cdef int _set_durability(self, str durability) except -1:
+        return _mm_set_durability(self, durability)
+
+    cdef int _mark_unsynced(self) except -1:
+        return _mm_mark_unsynced(self)
+
+    cdef int _sync_all(self) except -1:
+        return _mm_sync_all(self)
+
+    cdef int _durability_detach(self, bint sync) except -1:
+        return _mm_durability_detach(self, sync)
+
+    def sync(self):
+        """Make everything committed so far durable (at durability "power" it
+        already is; at "process" this is what makes it so)."""
+        return _mm_sync(self)
 
     # -- checks and raw access ----------------------------------------------
 

@@ -226,6 +226,7 @@ cdef _mm_open(MemoryManager self, filename, flag='w', size_t pool_size=PMEMOBJ_M
     try:
         self._attach(create)
     except BaseException:
+        pyp_dur_detach(self.pop)
         pmemobj_close(self.pop)
         self.pop = NULL
         self.closed = True
@@ -253,6 +254,8 @@ cdef _mm_attach(MemoryManager self, bint create):
         if self.rootp.version != PYP_LAYOUT_VERSION:
             raise InvalidPoolError(EINVAL, _version_message(self.rootp.version), self.filename)
     self.unclean = not fresh and self.rootp.clean == 0
+    self._set_durability(self.durability or "power")
+    self.process_level = self.durability == "process"
     self.begin()
     try:
         self.snapshot(self.rootp, sizeof(pyp_root_t))
@@ -298,12 +301,18 @@ cdef _mm_close(MemoryManager self):
 
 cdef _mm_abandon(MemoryManager self):
     """Stop using a pool libpmemobj can no longer be trusted with (not even to close it)."""
+    if self.pop != NULL:
+        pyp_dur_detach(self.pop)
     self._forget_mapping()
     self.orphans.clear()
 
 
 cdef _mm_release(MemoryManager self):
-    pmemobj_close(self.pop)
+    try:
+        self._durability_detach(True)
+    finally:
+        pyp_dur_detach(self.pop)
+        pmemobj_close(self.pop)
     if self.file_key is not None:
         _open_files.pop(self.file_key, None)
     self._forget_mapping()

@@ -142,6 +142,12 @@ cdef int _mm_begin_outermost(MemoryManager self, long me) except -1:
     if self.closed:
         PyThread_release_lock(self.lock)
         raise ValueError(f"pool {self.filename!r} is closed")
+    if self.process_level and not self.marked:
+        try:
+            self._mark_unsynced()
+        except BaseException:
+            PyThread_release_lock(self.lock)
+            raise
     rc = pmemobj_tx_begin(self.pop, NULL, TX_PARAM_NONE)
     if rc != 0:
         pmemobj_tx_end()

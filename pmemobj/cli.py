@@ -59,7 +59,7 @@ def inspect_pool(path):
     No gc runs at open.  On exit the pool is closed as found: marked clean if
     it was clean, otherwise released unmarked so the next open recovers it."""
     mm = _core.MemoryManager()
-    mm._open(path, "w")
+    mm._open(path, "w", accept_unsynced=True)      # a suspect pool is shown, and said to be one
     was_unclean = mm.unclean
     try:
         yield mm
@@ -129,10 +129,20 @@ def _keeper(pool, path, name, opener):
 
 def _mode(is_pmem):
     if not is_pmem:
-        return "emulated (msync on every flush; survives process crash and power loss)"
+        return "emulated (msync of what each drain orders; survives process crash, and power loss at durability power)"
     if os.environ.get("PMEM_IS_PMEM_FORCE", "0") not in ("", "0"):
         return "forced pmem (PMEM_IS_PMEM_FORCE; survives process crash only)"
     return "pmem (CPU cache flushes; survives process crash and power loss)"
+
+
+_DURABILITY = {"power": "every committed transaction survives a power loss",
+               "process": "commits survive a crash of the process; sync() makes them survive a power loss"}
+_UNSYNCED = {"this boot": "a 'process' session of this boot wrote without syncing (the page cache holds it; "
+                          "an open at 'power' syncs it)",
+             "an earlier boot": "a 'process' session wrote without syncing before the system went down: "
+                                "the pool MAY BE DAMAGED (an open refuses it)"}
+UNSYNCED_PROBLEM = ("the pool was written at durability 'process' and not synced before the system went down: "
+                    "any part of those writes may be missing")
 
 
 def _type_of(value):
@@ -182,6 +192,8 @@ def pool_info(mm, path):
         "free_chunk_bytes": free_chunks,
         "largest_free_block": largest,
         "persistence": _mode(mm.is_pmem),
+        "durability": mm.durability,
+        "unsynced_writes": mm.unsynced_at_open,
         "is_pmem": bool(mm.is_pmem),
         "clean_shutdown": not mm.unclean,
         "opens_before": mm.stats()["opens"] - 1,
@@ -235,6 +247,9 @@ def format_info(info, out, extra=()):
     if not unknown and info["largest_free_block"] is not None:
         w(f"largest free block: {_mib(info['largest_free_block'])} (the largest allocation that fits now)\n")
     w(f"persistence mode:  {info['persistence']}\n")
+    w(f"durability:        {info['durability']} (as opened here; {_DURABILITY[info['durability']]})\n")
+    if info["unsynced_writes"]:
+        w(f"unsynced writes:   {_UNSYNCED[info['unsynced_writes']]}\n")
     flag = "yes" if info["clean_shutdown"] else "NO (the next open runs gc to recover)"
     w(f"clean shutdown:    {flag}\n")
     w(f"earlier opens:     {info['opens_before']}\n")
@@ -449,6 +464,9 @@ def cmd_info(args, out):
 def cmd_check(args, out):
     problems = []
     notes = []
+    if _core.unsynced_state_of(args.file) == "an earlier boot":
+        out.write(f"PROBLEM: {UNSYNCED_PROBLEM}\n")        # first: the checks below may fail on the damage
+        problems.append(UNSYNCED_PROBLEM)
     if _core.check_file(args.file):
         out.write("libpmemobj check: consistent\n")
     else:
@@ -503,7 +521,8 @@ def cmd_check(args, out):
     for n in notes:
         out.write(f"note: {n}\n")
     for p in problems:
-        out.write(f"PROBLEM: {p}\n")
+        if p is not UNSYNCED_PROBLEM:
+            out.write(f"PROBLEM: {p}\n")
     out.write("result: " + ("problems found\n" if problems else "ok\n"))
     return EXIT_PROBLEMS if problems else EXIT_OK
 

@@ -51,14 +51,15 @@ class PersistentObjectPool:
     MemoryManager = MemoryManager
 
     def __init__(self, filename, flag='w', pool_size=DEFAULT_POOL_SIZE, mode=0o666, debug=False,
-                 max_size=None, grow_by=None):
+                 max_size=None, grow_by=None, durability="power"):
         self.filename = filename
         self.debug = debug
         self.mm = self.MemoryManager(self)
         if max_size is None:
-            self.mm._open(filename, flag, pool_size, mode)
+            self.mm._open(filename, flag, pool_size, mode, durability=durability)
         else:
-            self.mm._open(filename, flag, pool_size, mode, max_size, grow_by or DEFAULT_GROW_BY)
+            self.mm._open(filename, flag, pool_size, mode, max_size, grow_by or DEFAULT_GROW_BY,
+                          durability=durability)
         if type(self).transaction is PersistentObjectPool.transaction:
             # `with pool.transaction():` without a Python frame (70 ns of 330); a
             # subclass that overrides transaction() keeps its own
@@ -85,6 +86,19 @@ class PersistentObjectPool:
     @property
     def closed(self):
         return self.mm.closed
+
+    @property
+    def durability(self):
+        """"power": every committed transaction survives a power loss; "process":
+        commits survive a crash of the process, and sync() (called by close())
+        makes them survive a power loss.  See docs/durability.rst."""
+        return self.mm.durability
+
+    def sync(self):
+        """Make every transaction committed so far durable (waits for other
+        threads' transactions; TransactionError inside one of this thread).  At
+        durability "power" there is nothing to do but flush the file once."""
+        self.mm.sync()
 
     @property
     def is_pmem(self):
@@ -206,16 +220,21 @@ class PersistentObjectPool:
         return f"<{type(self).__name__} {self.filename!r} ({state})>"
 
 
-def create(filename, pool_size=DEFAULT_POOL_SIZE, mode=0o666, debug=False, max_size=None, grow_by=None):
+def create(filename, pool_size=DEFAULT_POOL_SIZE, mode=0o666, debug=False, max_size=None, grow_by=None,
+           durability="power"):
     """Create a new pool file (FileExistsError if it exists) and return it open.
 
     With *max_size* the pool grows on demand: it starts at *pool_size* bytes and
     grows by *grow_by* bytes (DEFAULT_GROW_BY, at least 2 MiB) whenever an
-    allocation finds it full; PoolFullError comes only at *max_size*."""
+    allocation finds it full; PoolFullError comes only at *max_size*.
+    *durability* is "power" (the default) or "process" (see
+    PersistentObjectPool.durability)."""
     return PersistentObjectPool(filename, flag='x', pool_size=pool_size, mode=mode, debug=debug,
-                                max_size=max_size, grow_by=grow_by)
+                                max_size=max_size, grow_by=grow_by, durability=durability)
 
 
-def open(filename, debug=False):
-    """Open an existing pool file (FileNotFoundError if it does not exist)."""
-    return PersistentObjectPool(filename, flag='w', debug=debug)
+def open(filename, debug=False, durability="power"):
+    """Open an existing pool file (FileNotFoundError if it does not exist).  A
+    pool written at durability "process" and not synced before the OS went down
+    is refused with InvalidPoolError: it may be damaged."""
+    return PersistentObjectPool(filename, flag='w', debug=debug, durability=durability)

@@ -9,10 +9,12 @@ cut point's medium is checked in a fresh process (powerloss.checker).
   checks the shadow (regression tests use it).
 - ``count_points()`` counts the cut points of a workload.
 
-``mode`` is how the pool flushes: "msync" (libpmemobj on a file that is not
-persistent memory: an msync per flush, the default) or "force"
-(PMEM_IS_PMEM_FORCE=1: CPU cache flushes, which no medium sees; its cut
-points are libpmem's drains; it is expected to fail).  A mode is an
+``mode`` is how the pool flushes: "msync" (a file that is not persistent
+memory at durability "power": an msync per drain of libpmemobj, the
+default), "force" (PMEM_IS_PMEM_FORCE=1: CPU cache flushes, which no medium
+sees; its cut points are libpmem's drains; it is expected to fail) or
+"process" (durability "process": no flush per commit; expected to lose
+commits, and refused at open when it may be damaged).  A mode is an
 environment (MODES) plus what the workload passes to pmemobj.create/open
 (workload.POOL_ARGS): a durability level of the pool adds its entries there.
 """
@@ -33,7 +35,10 @@ import torture
 
 import powerloss
 
-MODES = {"msync": {"PMEM_IS_PMEM_FORCE": "0"}, "force": {"PMEM_IS_PMEM_FORCE": "1"}}
+# "process": pools at durability "process"; the workload runs in a boot of its
+# own (PMEMOBJ_BOOT_ID), so the checker's open comes after a restart
+MODES = {"msync": {"PMEM_IS_PMEM_FORCE": "0"}, "force": {"PMEM_IS_PMEM_FORCE": "1"},
+         "process": {"PMEM_IS_PMEM_FORCE": "0", "PMEMOBJ_BOOT_ID": "the boot the power loss ended"}}
 FAILURES = ("check failure", "unusable", "lost commit", "partial", "leak", "error", "death", "hang")
 HANG = 120              # seconds one image may take (a check takes well under one)
 WORKLOAD = "import sys; from powerloss import workload; workload.main(sys.argv[1:])"

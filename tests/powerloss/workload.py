@@ -17,9 +17,8 @@ import os
 
 import torture
 
-# How each mode opens its pools, beyond the environment of campaign.MODES
-# (the durability levels will pass theirs here).
-POOL_ARGS = {"msync": {}, "force": {}}
+# How each mode opens its pools, beyond the environment of campaign.MODES.
+POOL_ARGS = {"msync": {}, "force": {}, "process": {"durability": "process"}}
 
 
 def returned(text):
