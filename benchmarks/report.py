@@ -9,6 +9,7 @@ rebuilds the report from the results of an earlier run:
 import argparse
 import json
 import os
+import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,6 +22,19 @@ import comparison  # noqa: E402
 from catalog import GROUPS, WORKLOADS, System  # noqa: E402
 
 FIGURE_PREFIX = "perf_"
+
+
+_KEPT = re.compile(r"^<!-- ([\w.]+): begin -->$.*?^<!-- \1: end -->$", re.S | re.M)
+
+
+def _kept_sections(path):
+    """The sections other scripts write into performance.md between
+    ``<!-- NAME: begin -->`` and ``<!-- NAME: end -->``: kept as they are."""
+    try:
+        with open(path) as f:
+            return [m.group(0) for m in _KEPT.finditer(f.read())]
+    except OSError:
+        return []
 
 
 def write(results, systems, modes, meta, scale_results, docs_dir=DOCS, fill_results=None):
@@ -44,8 +58,11 @@ def write(results, systems, modes, meta, scale_results, docs_dir=DOCS, fill_resu
         scale_figure = FIGURE_PREFIX + "scale.png"
         written.append(os.path.join(static, scale_figure))
     path = os.path.join(docs_dir, "performance.md")
+    kept = _kept_sections(path)
     with open(path, "w") as f:
         f.write(markdown(results, systems, modes, meta, scale_results, figures, scale_figure, fill_results))
+        for block in kept:
+            f.write("\n" + block + "\n")
     written.insert(0, path)
     return written
 

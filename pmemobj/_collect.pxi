@@ -169,6 +169,10 @@ cdef bint _rec_rewrite(MemoryManager mm, int which) except -1:
     if len(mirror) > REC_MAX:
         return False
     mm.rec_dirty = True
+    if not mirror:                  # empty: no block at all (nothing to allocate in a full pool)
+        if field[0]:
+            _rec_drop_block(mm, field)
+        return True
     cap = min(max(<uint64_t>REC_MIN, 2 * <uint64_t>len(mirror)), <uint64_t>REC_MAX)
     new = mm.alloc(PYP_OFFSETS_OFFS + 8 * cap, PYP_TYPE_NUM_RAW, False)
     r = <pyp_offsets_t *>(mm.base + new)
@@ -179,15 +183,22 @@ cdef bint _rec_rewrite(MemoryManager mm, int which) except -1:
         r.offs[i] = off
         i += 1
     if field[0]:
-        try:
-            mm.usable_size(field[0])    # checks the block first: a damaged field is left alone
-        except InvalidPoolError:
-            pass
-        else:
-            mm.free(field[0])
+        _rec_drop_block(mm, field)
     mm.snapshot(field, 8)
     field[0] = new
     return True
+
+
+cdef int _rec_drop_block(MemoryManager mm, uint64_t *field) except -1:
+    try:
+        mm.usable_size(field[0])    # checks the block first: a damaged field is left alone
+    except InvalidPoolError:
+        pass
+    else:
+        mm.free(field[0])
+    mm.snapshot(field, 8)
+    field[0] = 0
+    return 0
 
 
 cdef int _rec_add(MemoryManager mm, int which, uint64_t off) except -1:

@@ -391,8 +391,13 @@ cdef int _mm_set_durability(MemoryManager self, str durability) except -1:
     self.unsynced_at_open = _unsynced_state(self.rootp.unsynced)
     cdef int mode = _DUR_PROCESS if durability == "process" else _DUR_POWER
     cdef int rc = 0
-    if mode == _DUR_POWER and (self.is_pmem or not _MERGE_FLUSHES):
-        self.durability = "power"       # libpmemobj's own functions (cache flushes on pmem)
+    if self.max_size and mode == _DUR_PROCESS:
+        raise ValueError("durability 'process' is not available for a growing pool (its parts are "
+                         "mapped as it grows, past the range the core's flush functions cover)")
+    if mode == _DUR_POWER and (self.is_pmem or not _MERGE_FLUSHES or self.max_size):
+        # libpmemobj's own functions: cache flushes on pmem; for a growing pool,
+        # one msync per flush (the parts it adds lie past what ours cover)
+        self.durability = "power"
     elif (rc := pyp_dur_attach(self.pop, self.base, self.pool_size, mode)) == 0:
         self.durability = durability
     elif mode == _DUR_PROCESS:

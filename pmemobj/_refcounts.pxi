@@ -54,7 +54,10 @@ cdef int _mm_incref(MemoryManager self, uint64_t off) except -1:
     if h.refcount == 0:
         _note_linked(self, off, h.type_id)    # linked: possibly into a cycle nothing else holds
         if self.rec_orphans and off in self.rec_orphans:
+            # an orphan of an earlier transaction, linked: it may close a cycle
+            # with what it holds (which its record covered until now)
             _note_zero(self, off)             # (reconciled: no longer at 0, no longer an orphan)
+            _note_root(self, off, h.type_id)
     h.refcount += 1
     return 0
 

@@ -51,7 +51,14 @@ def test_new_object_is_an_orphan_until_linked(pool):
     assert off(lst) in records(pool)[0]
     with pool.transaction():
         pool.root["l"] = lst
-    # held by something that was there before: neither orphan nor candidate
+    # an orphan of an earlier transaction, linked: no orphan, a candidate (it could
+    # close a cycle with what it held while at count 0); the next collection keeps it
+    assert off(lst) not in records(pool)[0] and off(lst) in records(pool)[1]
+    assert pool.gc(full=False)["freed_total"] == 0
+    assert records(pool)[:2] == (set(), set())
+    with pool.transaction():
+        pool.root["m"] = pool.new(PersistentList)
+    # a new object linked in its own transaction by something that was there before: neither
     assert records(pool)[:2] == (set(), set())
 
 
@@ -62,6 +69,16 @@ def test_new_cycle_only_python_holds_is_a_candidate(pool):
     del a, b
     assert pool.gc(full=False)["freed"]["pmemobj.collections.list.PersistentList"] == 2
     assert records(pool)[:2] == (set(), set())
+
+
+def test_orphan_linked_later_into_a_cycle_is_a_candidate(pool):
+    a = pool.new(PersistentList)
+    b = pool.new(PersistentList, [a])       # b at count 0 holds a: the orphan record covers a
+    a.append(b)                             # b linked (by a): the cycle only Python reaches
+    assert off(b) in records(pool)[1]
+    del a, b
+    assert pool.gc(full=False)["freed"]["pmemobj.collections.list.PersistentList"] == 2
+    assert_no_garbage(pool)
 
 
 def test_new_tuple_closing_a_cycle_is_a_candidate(pool):

@@ -244,7 +244,7 @@ n = len(pool.root)
 while True:
     with pool.transaction():
         for _ in range(20):
-            pool.root.append(n.to_bytes(8, "little") * 1000)
+            pool.root.append(n.to_bytes(8, "little") * 128)     # 1 KiB: it grows, well short of the maximum
             n += 1
     print(n, flush=True)
 """
@@ -271,7 +271,7 @@ def test_crash_while_growing(set_path):
             assert n in (committed[-1], committed[-1] + 20)     # the one in flight may have committed
             assert n > last
             for i in rng.sample(range(n), 50) + [n - 1]:
-                assert pool.root[i] == i.to_bytes(8, "little") * 1000
+                assert pool.root[i] == i.to_bytes(8, "little") * 128
             assert pool.size <= pool.max_size
             assert pool.gc()["freed_total"] == 0
             last = n
