@@ -348,14 +348,37 @@ cdef int _count_inner(void *ctx, uint64_t off, int kind) except -1:
     return 0
 
 
+cdef struct SelfRefs:
+    uint64_t off
+    uint64_t n
+
+
+cdef int _count_self(void *ctx, uint64_t off, int kind) except -1:
+    cdef SelfRefs *c = <SelfRefs *>ctx
+    if kind == VISIT_REF and off == c.off:
+        c.n += 1
+    return 0
+
+
 cdef list _unheld_linked(MemoryManager mm, set linked):
     """Of the containers this transaction linked from count 0, those no object
     outside them holds (directly or through the others): a cycle of new objects
     that only Python may hold.  They become candidates; the rest, held by
     something that was there before, do not (trial deletion on this small set)."""
-    cdef _Scan s = _Scan(mm)
+    cdef _Scan s
     cdef pyp_header_t *h
     cdef Py_ssize_t i, n
+    cdef SelfRefs one
+    if len(linked) == 1:            # the common case (one new container stored): no scan object
+        for off in linked:
+            one.off = off
+            one.n = 0
+        h = <pyp_header_t *>mm.obj(one.off, HEADER)
+        if h.refcount == 0:
+            return []
+        mm.traverse(one.off, _count_self, &one)
+        return [] if h.refcount > one.n else [one.off]
+    s = _Scan(mm)
     for off in linked:
         h = <pyp_header_t *>mm.obj(off, HEADER)
         if h.refcount:
