@@ -482,7 +482,7 @@ cdef int _garbage_visit(void *ctx, uint64_t off, int kind) except -1:
     """Freeing a garbage container: what it owns goes, what it references outside the garbage loses a reference."""
     cdef _Scan s = <_Scan>ctx
     if kind == VISIT_RAW:
-        _log_raw(s.mm, off)
+        _log_freed(s.mm, off, '<raw>')
         s.mm.free(off)
     elif off not in s.garbage:
         s.mm.decref(off)
@@ -540,23 +540,13 @@ cdef _scan(MemoryManager mm, list candidates, bint closing):
     return s, held
 
 
-cdef int _log_freed(MemoryManager mm, uint64_t off, uint64_t tid) except -1:
-    name = mm._type_name(tid)
+cdef int _log_freed(MemoryManager mm, uint64_t off, str name) except -1:
+    """During a collection: count what freeing its garbage frees in turn."""
     entry = mm.freed_log.get(name)
     if entry is None:
         entry = mm.freed_log[name] = [0, 0]
     entry[0] += 1
     entry[1] += mm.usable_size(off)
-    return 0
-
-
-cdef int _log_raw(MemoryManager mm, uint64_t off) except -1:
-    if mm.freed_log is not None:
-        entry = mm.freed_log.get('<raw>')
-        if entry is None:
-            entry = mm.freed_log['<raw>'] = [0, 0]
-        entry[0] += 1
-        entry[1] += mm.usable_size(off)
     return 0
 
 

@@ -118,8 +118,8 @@ cdef class MemoryManager:
     cdef set tx_roots                 # containers whose count dropped to non-zero (possible cycle roots)
     cdef set tx_linked                # containers whose count rose from 0, and new tuples holding containers
     cdef set tx_unrecord              # recorded objects this transaction frees
-    cdef dict rec_orphans             # off -> index in the pool's orphan record (its mirror)
-    cdef dict rec_candidates          # off -> index in the pool's candidate record
+    cdef dict rec_orphans             # the offsets the pool's orphan record names (its mirror; values unused)
+    cdef dict rec_candidates          # the same for the candidate record
     cdef bint collecting              # freeing cycles proven garbage: no new candidates
     cdef bint closing                 # proxies no longer keep objects at count 0
     cdef bint rec_dirty               # this transaction wrote the records (reload them if it rolls back)

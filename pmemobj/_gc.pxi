@@ -158,7 +158,6 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run, list zero):
     kept = {}
     freed = {}
     freed_count0 = {}       # the part of `freed` that nothing referenced (count 0)
-    garbage = []            # (dry run) where the garbage is
     fixed = 0
     try:
         for i in range(g.n):
@@ -184,8 +183,6 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run, list zero):
             else:
                 freed[name] = freed.get(name, 0) + 1
                 freed_bytes += size
-                if dry_run:
-                    garbage.append(g.allocs[i].off)
                 if h != NULL and h.refcount == 0:
                     freed_count0[name] = freed_count0.get(name, 0) + 1
             todo[n_todo] = i
@@ -230,8 +227,7 @@ cdef dict _gc_sweep(MemoryManager mm, GcState *g, bint dry_run, list zero):
     return {"kept": kept, "freed": freed, "freed_count0": freed_count0,
             "kept_total": sum(kept.values()), "freed_total": sum(freed.values()),
             "kept_bytes": kept_bytes, "freed_bytes": freed_bytes,
-            ("refcounts_wrong" if dry_run else "refcounts_fixed"): fixed,
-            **({"garbage_offsets": garbage} if dry_run else {})}
+            ("refcounts_wrong" if dry_run else "refcounts_fixed"): fixed}
 
 
 _VALUE_TYPE_NAMES = {PYP_T_BOX: 'box', PYP_T_BIGINT: 'int', PYP_T_COMPLEX: 'complex', PYP_T_STR: 'str',

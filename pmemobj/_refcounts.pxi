@@ -33,7 +33,7 @@ cdef int _dealloc_visit(void *ctx, uint64_t off, int kind) except -1:
     cdef pyp_header_t *h
     if kind == VISIT_RAW:
         if mm.freed_log is not None:
-            _log_raw(mm, off)
+            _log_freed(mm, off, '<raw>')
         mm.free(off)
         return 0
     h = <pyp_header_t *>mm.obj(off, HEADER)
@@ -116,7 +116,7 @@ cdef int _mm_deallocate(MemoryManager self, uint64_t off, OffStack *st) except -
                                f"(freed twice)", self.filename)
     self.tx_released.add(off)
     if self.freed_log is not None:
-        _log_freed(self, off, tid)
+        _log_freed(self, off, self._type_name(tid))
     if tid >= PYP_T_FIRST_CLASS:
         fn = self._traverse_fn(tid)
         if fn:
