@@ -40,14 +40,15 @@ from common import POOL_SIZE, READ_STRIDE, scratch_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-ENGINES = ("pmemobj", "c", "sqlite", "lmdb", "zodb")
+ENGINES = ("pmemobj", "pmemobj-nojournal", "c", "sqlite", "lmdb", "zodb")
 WORKLOADS = ("insert", "overwrite", "multi10")
 OVERWRITE_KEYS = 1000  # as OVERWRITE_KEYS in c/bench_pmemobj.c
 MULTI_WRITES = 10
 C_WORKLOADS = {"insert": "dict_insert_int", "overwrite": "dict_overwrite_int", "multi10": "dict_insert10_tx"}
 FLUSH_CALLS = ("msync", "fsync", "fdatasync", "sync_file_range", "syncfs")
 DESCRIPTIONS = {
-    "pmemobj": "pmemobj PersistentDict, one transaction per commit",
+    "pmemobj": "pmemobj PersistentDict, one transaction per commit (a journal on a disk, none in memory)",
+    "pmemobj-nojournal": "the same with PMEMOBJ_JOURNAL=0: an msync per drain of libpmemobj",
     "c": "C on libpmemobj, the same table layout (c/bench_pmemobj.c)",
     "sqlite": "SQLite, WAL, synchronous=FULL",
     "lmdb": "LMDB (py-lmdb), sync=True",
@@ -67,7 +68,7 @@ class PmemobjStore:
         self.path = os.path.join(d, "bench.pool")
         self.pool = pmemobj.create(self.path, pool_size=POOL_SIZE)
         self.pool.root = self.d = self.pool.new(pmemobj.PersistentDict)
-        self.info = {"is_pmem": bool(self.pool.is_pmem)}
+        self.info = {"is_pmem": bool(self.pool.is_pmem), "journal": self.pool.mm.journal is not None}
 
     def commit(self, pairs):
         d = self.d
@@ -152,7 +153,8 @@ def _version(dist):
     return version(dist)
 
 
-STORES = {"pmemobj": PmemobjStore, "sqlite": SqliteStore, "lmdb": LmdbStore, "zodb": ZodbStore}
+STORES = {"pmemobj": PmemobjStore, "pmemobj-nojournal": PmemobjStore, "sqlite": SqliteStore, "lmdb": LmdbStore,
+          "zodb": ZodbStore}
 
 
 def _counter():
@@ -340,7 +342,7 @@ def build_tools(tmp):
 
 
 def python_for(engine):
-    if engine in ("pmemobj", "sqlite"):
+    if engine in ("pmemobj", "pmemobj-nojournal", "sqlite"):
         return sys.executable
     import peers
 
@@ -363,7 +365,7 @@ def _run_json(cmd, env):
 
 def measure(engine, workload, d, lib, prog, n, seconds):
     """One measurement in its own process: tx/s and flush calls per transaction."""
-    env = _env(lib)
+    env = _env(lib, **({"PMEMOBJ_JOURNAL": "0"} if engine == "pmemobj-nojournal" else {}))
     if engine == "c":
         if isinstance(prog, Exception):
             raise prog

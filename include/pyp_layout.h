@@ -100,7 +100,8 @@ typedef struct {
 	uint64_t orphans;    /* pyp_offsets_t: objects at count 0 (a proxy held them), or 0 */
 	uint64_t candidates; /* pyp_offsets_t: possible roots of garbage cycles, or 0 */
 	uint64_t flags;      /* PYP_FLAG_*: what the next open must do beyond the records */
-	uint64_t reserved[3];
+	uint64_t journal;    /* the journal block (pmemobj/_journal.pxi), or 0 */
+	uint64_t reserved[2];
 	uint64_t unsynced;   /* nonzero (the boot's id): a "process"-durability session wrote since its last sync */
 	pyp_slot_t root;     /* the user's root value */
 } pyp_root_t;

@@ -17,6 +17,7 @@ def _between_transactions(MemoryManager mm, fn):
             PyThread_acquire_lock(mm.lock, WAIT_LOCK)
     try:
         mm.check()
+        _mm_journal_checkpoint(mm)      # the pool file alone holds the state
         return fn()
     finally:
         PyThread_release_lock(mm.lock)

@@ -59,6 +59,7 @@ cdef extern from "pyp_layout.h":
         uint64_t orphans
         uint64_t candidates
         uint64_t flags
+        uint64_t journal
         uint64_t unsynced
         pyp_slot_t root
 
@@ -133,6 +134,8 @@ cdef class MemoryManager:
     cdef readonly object unsynced_at_open  # None, "this boot" or "an earlier boot": a "process" session's unsynced writes
     cdef bint process_level           # durability == "process"
     cdef bint marked                  # at "process": the unsynced word is set on the disk
+    cdef int dur_slot                 # the core's flush functions' slot for the pool, or -1
+    cdef int jslot                    # the slot of the pool's journal (_journal.pxi), or -1
 
     # memory access (bounds-checked against the mapping and the allocation)
     cdef int check(self) except -1

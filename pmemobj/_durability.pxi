@@ -69,6 +69,11 @@ cdef extern from *:
     static __thread pyp_dur_pending_t pyp_dur_pending[PYP_DUR_POOLS];
     static __thread int pyp_dur_any;
 
+    /* the journal (_journal.pxi) of a pool in slot i, when it has one */
+    static int pyp_jrnl_note(int slot, const char *a, const char *e);
+    static void pyp_jrnl_drain(int slot);
+    static void pyp_jrnl_stop(int slot, int checkpoint);
+
     static long pyp_dur_msyncs;     /* counted for the tests */
     static int pyp_dur_merge_clobber = 1;
 
@@ -94,6 +99,10 @@ cdef extern from *:
             pyp_dur_pool_t *p = &pyp_dur_pools[i];
             if (p->base == NULL || a < p->base || e > p->base + p->size)
                 continue;
+            if (pyp_jrnl_note(i, a, e)) {
+                pyp_dur_any = 1;
+                return;
+            }
             pyp_dur_pending_t *q = &pyp_dur_pending[i];
             if (q->gen != p->gen || q->lo == NULL) {
                 q->gen = p->gen;
@@ -116,6 +125,7 @@ cdef extern from *:
         pyp_dur_any = 0;
         int n = __atomic_load_n(&pyp_dur_npools, __ATOMIC_ACQUIRE);
         for (int i = 0; i < n; i++) {
+            pyp_jrnl_drain(i);
             pyp_dur_pending_t *q = &pyp_dur_pending[i];
             if (q->lo == NULL)
                 continue;
@@ -221,8 +231,9 @@ cdef extern from *:
         return found;
     }
 
-    /* Give the pool the functions of `mode` (1 "power", 2 "process"); -1 if
-     * they cannot be found, -2 if PYP_DUR_POOLS pools have them already. */
+    /* Give the pool the functions of `mode` (1 "power", 2 "process"): its
+     * slot; -1 if they cannot be found, -2 if PYP_DUR_POOLS pools have them
+     * already. */
     static int pyp_dur_attach(PMEMobjpool *pop, char *base, size_t size, int mode) {
         pyp_local_ops_t *where = pyp_dur_locate(pop);
         if (where == NULL)
@@ -267,7 +278,7 @@ cdef extern from *:
         }
         *where = ops;
         pthread_mutex_unlock(&pyp_dur_lock);
-        return 0;
+        return i;
     }
 
     /* Give the pool libpmemobj's functions back (before pmemobj_close). */
@@ -277,6 +288,7 @@ cdef extern from *:
             pyp_dur_pool_t *p = &pyp_dur_pools[i];
             if (p->base == NULL || (char *)p->where < (char *)pop || (char *)p->where >= (char *)pop + 8192)
                 continue;
+            pyp_jrnl_stop(i, 0);         /* (close() has checkpointed it) */
             pyp_dur_drain();
             *p->where = p->orig;
             p->gen = ++pyp_dur_gen;
@@ -295,6 +307,7 @@ cdef extern from *:
     int pyp_dur_msync(const void *addr, size_t len) nogil
     long pyp_dur_msync_count() nogil
     void pyp_dur_set_merge_clobber(int on) nogil
+    void pyp_dur_persist(const void *addr, size_t len) nogil
     void pmem_persist(const void *addr, size_t len) nogil
 
 
@@ -398,8 +411,9 @@ cdef int _mm_set_durability(MemoryManager self, str durability) except -1:
         # libpmemobj's own functions: cache flushes on pmem; for a growing pool,
         # one msync per flush (the parts it adds lie past what ours cover)
         self.durability = "power"
-    elif (rc := pyp_dur_attach(self.pop, self.base, self.pool_size, mode)) == 0:
+    elif (rc := pyp_dur_attach(self.pop, self.base, self.pool_size, mode)) >= 0:
         self.durability = durability
+        self.dur_slot = rc
     elif mode == _DUR_PROCESS:
         if rc == -2:
             raise ValueError("durability 'process': too many pools open at once (at most 64 have their "
@@ -426,7 +440,11 @@ cdef int _mm_mark_unsynced(MemoryManager self) except -1:
 
 
 cdef int _persist_word(MemoryManager self, void *p) except -1:
-    if self.is_pmem:
+    if self.jslot >= 0:
+        pyp_dur_persist(p, 8)           # into the journal's next record
+        with nogil:
+            pyp_jrnl_commit(self.jslot)
+    elif self.is_pmem:
         pmem_persist(p, 8)
     elif pyp_dur_msync(p, 8) != 0:
         raise OSError(errno, f"msync of {self.filename!r} failed")
@@ -437,7 +455,9 @@ cdef int _mm_sync_all(MemoryManager self) except -1:
     """Everything written so far onto the disk, then the `unsynced` word cleared
     (durably).  The caller holds the pool (no transaction is open)."""
     cdef int rc
-    if self.is_pmem:
+    if self.jslot >= 0:
+        _mm_journal_checkpoint(self)
+    elif self.is_pmem:
         with nogil:
             pmem_persist(self.base, self.pool_size)
     else:
@@ -478,5 +498,7 @@ cdef int _mm_durability_detach(MemoryManager self, bint sync) except -1:
         return 0
     if sync and self.durability == "process":
         self._sync_all()
+    _mm_journal_stop(self, sync)
     pyp_dur_detach(self.pop)
+    self.dur_slot = -1
     return 0

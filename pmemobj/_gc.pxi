@@ -130,6 +130,9 @@ cdef _gc_mark(MemoryManager mm, GcState *g, bint proxy_roots, dict unknown, list
     idx = _find(g, mm.rootp.type_table)
     if idx >= 0:
         g.marks[idx] = 2
+    idx = _find(g, mm.rootp.journal) if mm.rootp.journal else -1
+    if idx >= 0:
+        g.marks[idx] = 2            # the journal (_journal.pxi)
     for off in (mm.rootp.orphans, mm.rootp.candidates):
         idx = _find(g, off) if off else -1
         if idx >= 0:

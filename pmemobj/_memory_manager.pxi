@@ -15,6 +15,7 @@ cdef class MemoryManager:
         if self.lock == NULL:
             raise MemoryError()
         self.closed = True
+        self.dur_slot = self.jslot = -1
         self.proxies = {}
         self.tx_new = []
         self.tx_freed = []
@@ -59,6 +60,11 @@ cdef class MemoryManager:
         PersistentObjectPool says (_durability.pxi)."""
         if durability not in DURABILITY_LEVELS:
             raise ValueError(f"durability must be 'power' or 'process', not {durability!r}")
+        if os.path.lexists(filename) and flag != 'x' and os.path.isfile(filename):
+            key = _file_key(filename)
+            ref = _open_files.get(key)
+            if ref is None or ref() is None:
+                _replay_journal(filename)   # what a crash left in the journal, before anything reads the file
         if not accept_unsynced and os.path.lexists(filename) and flag != 'x':
             _refuse_unsynced(filename)
         self.durability = durability
@@ -103,6 +109,13 @@ cdef class MemoryManager:
         """Make everything committed so far durable (at durability "power" it
         already is; at "process" this is what makes it so)."""
         return _mm_sync(self)
+
+    @property
+    def journal(self):
+        """None, or what the pool's journal holds and has done in this
+        process (_journal.pxi): offset, capacity, used, records,
+        checkpoints, spills, syncs."""
+        return _mm_journal_info(self)
 
     # -- checks and raw access ----------------------------------------------
 

@@ -83,6 +83,8 @@ def check_file(filename):
 
     Returns True if consistent, False if not; raises on a file it cannot read."""
     filename = os.fspath(filename)
+    if os.path.isfile(filename) and _file_key(filename) not in _open_files:
+        _replay_journal(filename)
     _precheck(filename)
     if _file_key(filename) in _open_files:
         raise PoolInUseError(_errno.EBUSY, "pool file is open in this process; close it first", filename)
@@ -274,6 +276,7 @@ cdef _mm_attach(MemoryManager self, bint create):
     self.dirty = False
     self._load_type_table()
     _load_records(self)
+    _mm_journal_start(self)
 
 
 cdef _mm_close(MemoryManager self):

@@ -211,11 +211,13 @@ cdef int _mm_end(MemoryManager self, bint ok) except -1:
         if not doomed:
             pmemobj_tx_commit()
         rc = pmemobj_tx_end()
-    else:                           # msync: let other threads run meanwhile
+    else:                           # msync or the journal: let other threads run meanwhile
         with nogil:
             if not doomed:
                 pmemobj_tx_commit()
             rc = pmemobj_tx_end()
+            if not doomed:
+                pyp_jrnl_commit(self.jslot)     # (an abort's record goes with the next commit)
     if _deferring:
         _settle_deferred(self, not doomed and rc == 0)
     pyp_set_tx_pool(NULL)

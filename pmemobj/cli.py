@@ -127,7 +127,10 @@ def _keeper(pool, path, name, opener):
     return owner
 
 
-def _mode(is_pmem):
+def _mode(is_pmem, journal=None):
+    if journal is not None:
+        return ("emulated with a journal (one fdatasync per commit; survives process crash, and power loss "
+                "at durability power)")
     if not is_pmem:
         return "emulated (msync of what each drain orders; survives process crash, and power loss at durability power)"
     if os.environ.get("PMEM_IS_PMEM_FORCE", "0") not in ("", "0"):
@@ -191,7 +194,8 @@ def pool_info(mm, path):
         "free_bytes_approx": max(heap - used, 0),
         "free_chunk_bytes": free_chunks,
         "largest_free_block": largest,
-        "persistence": _mode(mm.is_pmem),
+        "persistence": _mode(mm.is_pmem, mm.journal),
+        "journal": mm.journal,
         "durability": mm.durability,
         "unsynced_writes": mm.unsynced_at_open,
         "is_pmem": bool(mm.is_pmem),
@@ -250,6 +254,10 @@ def format_info(info, out, extra=()):
     w(f"durability:        {info['durability']} (as opened here; {_DURABILITY[info['durability']]})\n")
     if info["unsynced_writes"]:
         w(f"unsynced writes:   {_UNSYNCED[info['unsynced_writes']]}\n")
+    if info.get("journal"):
+        j = info["journal"]
+        w(f"journal:           {j['capacity'] >> 10} KiB at 0x{j['offset']:x} (records written into the pool "
+          f"file at checkpoints; an open replays what a crash left)\n")
     flag = "yes" if info["clean_shutdown"] else "NO (the next open runs gc to recover)"
     w(f"clean shutdown:    {flag}\n")
     w(f"earlier opens:     {info['opens_before']}\n")

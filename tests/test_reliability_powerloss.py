@@ -38,6 +38,22 @@ def test_every_cut_point(simulator, tmpdir_shm, p):
     assert tally.outcomes["not created"] > 0 or RUNS[p]["base"]
 
 
+@pytest.mark.parametrize("mode", ["journal", "journal-small"])
+@pytest.mark.parametrize("p", sorted(RUNS))
+def test_every_cut_point_with_a_journal(simulator, tmpdir_shm, mode, p):
+    """The same with the journal (pmemobj/_journal.pxi): each commit is one
+    fdatasync of a record; with a journal of 8 KiB, checkpoints every few
+    commits and transactions whose records are cut at drains or go straight
+    into the pool, drain by drain."""
+    tally = campaign.sweep(tmpdir_shm, p=p, seed=2027, mode=mode, **RUNS[p])
+    print(f"\npower loss, {mode}, p = {p}: {tally.summary()}")
+    assert tally.failures == [], report(tally)
+    assert tally.tried == campaign.count_points(tmpdir_shm, mode=mode, **RUNS[p])
+    assert tally.opened + tally.outcomes["not created"] == tally.tried
+    assert tally.opened > 0.5 * tally.tried
+    assert tally.in_flight > 0
+
+
 def test_power_fails_again_while_the_pool_recovers(simulator, tmpdir_shm):
     """The medium of a cut in the middle of a transaction is opened under the
     simulator in turn: power fails during libpmemobj's recovery, the gc that

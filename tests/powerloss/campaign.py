@@ -10,8 +10,11 @@ cut point's medium is checked in a fresh process (powerloss.checker).
 - ``count_points()`` counts the cut points of a workload.
 
 ``mode`` is how the pool flushes: "msync" (a file that is not persistent
-memory at durability "power": an msync per drain of libpmemobj, the
-default), "force" (PMEM_IS_PMEM_FORCE=1: CPU cache flushes, which no medium
+memory at durability "power" without a journal: an msync per drain of
+libpmemobj, the default), "journal" (the same with a journal: one fdatasync
+per commit, checkpoints; pmemobj/_journal.pxi), "journal-small" (a journal
+of 8 KiB: a checkpoint every few commits, and most transactions too big for
+it: records cut at drains, or drains written straight into the pool), "force" (PMEM_IS_PMEM_FORCE=1: CPU cache flushes, which no medium
 sees; its cut points are libpmem's drains; it is expected to fail) or
 "process" (durability "process": no flush per commit; expected to lose
 commits, and refused at open when it may be damaged).  A mode is an
@@ -37,7 +40,9 @@ import powerloss
 
 # "process": pools at durability "process"; the workload runs in a boot of its
 # own (PMEMOBJ_BOOT_ID), so the checker's open comes after a restart
-MODES = {"msync": {"PMEM_IS_PMEM_FORCE": "0"}, "force": {"PMEM_IS_PMEM_FORCE": "1"},
+MODES = {"msync": {"PMEM_IS_PMEM_FORCE": "0", "PMEMOBJ_JOURNAL": "0"}, "force": {"PMEM_IS_PMEM_FORCE": "1"},
+         "journal": {"PMEM_IS_PMEM_FORCE": "0", "PMEMOBJ_JOURNAL": "1"},
+         "journal-small": {"PMEM_IS_PMEM_FORCE": "0", "PMEMOBJ_JOURNAL": "1", "PMEMOBJ_JOURNAL_SIZE": "8192"},
          "process": {"PMEM_IS_PMEM_FORCE": "0", "PMEMOBJ_BOOT_ID": "the boot the power loss ended"}}
 FAILURES = ("check failure", "unusable", "lost commit", "partial", "leak", "error", "death", "hang")
 HANG = 120              # seconds one image may take (a check takes well under one)

@@ -18,7 +18,7 @@ import os
 import torture
 
 # How each mode opens its pools, beyond the environment of campaign.MODES.
-POOL_ARGS = {"msync": {}, "force": {}, "process": {"durability": "process"}}
+POOL_ARGS = {"msync": {}, "force": {}, "process": {"durability": "process"}, "journal": {}, "journal-small": {}}
 
 
 def returned(text):
