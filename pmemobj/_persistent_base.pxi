@@ -15,7 +15,15 @@ cdef class PersistentBase:
         cdef uint64_t off = self.off
         if mm is None or off == 0 or mm.closed:
             return
-        mm.proxies.pop(off, None)
+        ref = mm.proxies.get(off)
+        if ref is not None:
+            p = ref()
+            if p is not None and p is not self:
+                # another proxy of the same object is the one the pool keeps (a
+                # ptypes byte string hands out a new proxy per read): it stays
+                # registered, so close() refuses and gc keeps the object
+                return
+            del mm.proxies[off]
         if off >= POOL_HDR and off + HEADER <= mm.pool_size and \
                 (<pyp_header_t *>(mm.base + off)).refcount == 0:
             mm.orphans.add(off)

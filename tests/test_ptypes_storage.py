@@ -180,6 +180,43 @@ def test_close_refused_while_proxies_alive(store):
         store.root
 
 
+def test_close_refused_while_a_byte_string_outlives_a_second_proxy(store):
+    """Every read of a byte string gives a new proxy; one of them dying must
+    not make the pool forget the others (close() went ahead and the string
+    left alive was read from unmapped memory)."""
+    store.root.label = b'kept'
+    first = store.root.label
+    second = store.root.label
+    assert first is not second
+    del second
+    with pytest.raises(ValueError, match=r"some proxies are still around: "
+                                         r"<persistent ByteString object 'kept' @offset 0x"):
+        store.close()
+    assert first.contents == b'kept'
+    del first
+    store.close()
+
+
+def test_string_held_only_by_proxy_survives_a_second_proxy_dying(store):
+    """A string nothing in the pool references lives while a proxy holds it,
+    also after another proxy of it died (it was freed at the next transaction
+    and could be stored again: a reference to freed memory)."""
+    s = store.schema.ByteString(b'held by Python only')
+    store.root.label = s
+    other = store.root.label
+    assert other is not s
+    store.root.label = None                 # count 0: only the proxies keep it
+    del other
+    store.root.count = 1                    # a transaction: orphans are freed here
+    stats = store.gc()
+    assert stats['freed_total'] == 0, stats
+    assert s.contents == b'held by Python only'
+    store.root.label = s
+    del s
+    assert store.root.label.contents == b'held by Python only'
+    assert store.gc()['freed_total'] == 0
+
+
 def test_opening_twice_is_a_clear_error(store):
     with pytest.raises(pmemobj.PoolInUseError):
         Storage(store.fileName)
