@@ -515,8 +515,11 @@ SECTION_INTRO = """\
 another, each durable before the next begins, in a directory on a disk and in `/dev/shm`:
 `insert` is `d[i] = i` for a new int key, `overwrite` is `d[k] = v` for an existing key of a
 dict of 1,000 entries, `multi10` is ten inserts in one transaction.  pmemobj and the C program
-run on libpmemobj with `PMEM_IS_PMEM_FORCE` unset: neither file system is persistent memory, so
-libpmem calls `msync` for every flush.  SQLite runs in WAL mode with `synchronous=FULL`, LMDB with
+run on libpmemobj with `PMEM_IS_PMEM_FORCE` unset: neither file system is persistent memory.
+On the disk pmemobj's pools have a journal (docs/durability.rst, "The journal"): a commit is one
+`fdatasync`; in `/dev/shm` they have none and make one `msync` per drain of libpmemobj, as
+`pmemobj-nojournal` (`PMEMOBJ_JOURNAL=0`) does on both.  The C program calls libpmemobj as it is:
+an `msync` for every flush.  SQLite runs in WAL mode with `synchronous=FULL`, LMDB with
 `sync=True`, ZODB with a FileStorage.  Flush calls are `msync`, `fsync`, `fdatasync`,
 `sync_file_range` and `syncfs`, counted by a library preloaded into each measuring process
 (`benchmarks/c/flushcount.c`) over the timed transactions only; µs/call is the time of a
@@ -529,8 +532,10 @@ call moves with the other load: compare engines within one run, not across runs.
 BREAKDOWN_INTRO = """\
 ### Where pmemobj's msyncs go
 
-`durable_commits.py --breakdown` traces the ranges libpmemobj flushes (`pmem_msync`, each then
-rounded out to whole pages for `msync`) during a few transactions of each workload, placed in the
+`durable_commits.py --breakdown` traces the ranges libpmemobj itself flushes (`pmem_msync`,
+each then rounded out to whole pages for `msync`; pmemobj run with `PMEMOBJ_JOURNAL=0` and
+`PMEMOBJ_MERGE_FLUSHES=0`, so that each flush is an msync of its own, as the C program makes
+them) during a few transactions of each workload, placed in the
 pool's layout: the pool header (0-4 KiB) and descriptor (4-8 KiB), 1,024 lanes of 3,072 bytes
 from 8 KiB (each an internal redo log at +0, an external redo log at +256 and an undo log at
 +960), then the heap (a 1 KiB header, then zones: a zone header, chunk headers, 256 KiB chunks,
@@ -547,7 +552,9 @@ snapshotted, then the header, the slot and the new entry flushed (3), then the l
 (1): 9.  An overwrite: the entry's 24 bytes snapshotted (2), flushed (1), the log discarded (1):
 4.  Ten inserts in one transaction: 2 + 3 + 9 x 2 for the snapshots, 12 ranges, 1: 36.  All of
 the undo log's msyncs fall in one 4 KiB page of the lane, written out again each time, and a
-commit's ranges are flushed one by one even when they share a page.
+commit's ranges are flushed one by one even when they share a page.  Merged per drain (the core's
+flush functions) they are 4, 3 and 13 msyncs; with the journal, each transaction's ranges are
+copied at each drain into one record and the commit is one `fdatasync`.
 """
 
 
@@ -654,7 +661,8 @@ def main(argv=None):
         if args.breakdown and "pmemobj" in engines:
             trace = os.path.join(tmp, "trace")
             cmd = [sys.executable, os.path.abspath(__file__), "--breakdown-child", "--dir", dirs[0]]
-            bd = _run_json(cmd, _env(lib, FLUSHCOUNT_TRACE=trace))
+            # libpmemobj's own flushes: without the journal, one msync per flush
+            bd = _run_json(cmd, _env(lib, FLUSHCOUNT_TRACE=trace, PMEMOBJ_JOURNAL="0", PMEMOBJ_MERGE_FLUSHES="0"))
             text += "\n" + breakdown_markdown(bd)
         section = docs_section(markdown(results, dirs, info, args.seconds), bd)
     print(text)
