@@ -9,13 +9,23 @@
 # needs 16 free contiguous chunks is not found long before the pool is full.
 # Our classes take runs of one chunk (256 KiB), so any free chunk serves any
 # of them, and their sizes fit this library's objects and table segments.
+#
+# Above CLASS_MAX the default classes are no better: a block of 16 KiB to
+# 2.5 MiB comes from a run of up to 16 chunks (4 MiB), which a fresh pool of
+# 8 MiB (15 free chunks) does not have.  So a size up to MULTI_MAX takes
+# several blocks of the largest class in a row (2 to 7 of the 15 of its runs
+# of one chunk), and a larger one whole chunks: a "huge" block, libpmemobj's
+# choice for a size of whole chunks (less a block header), which returns to
+# the free chunks as soon as it is freed.  (Classes of their own would hold a
+# chunk each once used: libpmemobj keeps an empty run with its class.)
 
 from struct import error as struct_error
 
 DEF CLASS_FIRST_ID = 128    # libpmemobj keeps ids 0-127 for its own classes
 DEF NCLASSES = 64
-DEF CLASS_MAX = 16384       # the largest usable size of a class; above, libpmemobj's default classes
+DEF CLASS_MAX = 16384       # the largest usable size of a class
 DEF BLOCK_HEADER = 16       # libpmemobj's compact header, in front of every block
+DEF MULTI_MAX = 114784      # 7 * (CLASS_MAX + BLOCK_HEADER) - BLOCK_HEADER: up to 7 blocks of the largest class
 DEF LOG_HEADERS = 256       # room for libpmemobj's headers of a log buffer (struct ulog and its first entry)
 DEF CLASS_GRAINS = 1025     # CLASS_MAX // 16 + 1: the entries of _class_of
 DEF FALLBACK_FACTOR = 2     # a full class falls back to larger ones up to this multiple of the size
@@ -110,20 +120,35 @@ cdef _free_log_extensions(filename):
 
 
 cdef inline uint64_t _class_flags(size_t n) noexcept:
-    """The POBJ_CLASS_ID flag of the class serving n bytes (0: libpmemobj chooses)."""
+    """The POBJ_CLASS_ID flag of the class serving n bytes.  Above MULTI_MAX:
+    the flag of the smallest class, which cannot hold n (libpmemobj refuses
+    the allocation with ENOMEM before it looks at the heap), so that
+    _alloc_in_larger_class asks for whole chunks instead."""
     if n <= CLASS_MAX:
         return POBJ_CLASS_ID(_class_id[_class_of[(n + 15) >> 4]])
-    return 0
+    if n <= MULTI_MAX:
+        return POBJ_CLASS_ID(_class_id[NCLASSES - 1])
+    return POBJ_CLASS_ID(_class_id[0])
+
+
+cdef inline size_t _chunks_size(size_t n) noexcept:
+    """The size of the whole chunks holding n bytes and a block header: for it
+    libpmemobj's default choice is a block of chunks (no run class wastes
+    nothing, as that block does)."""
+    return (n + BLOCK_HEADER + CHUNKSIZE - 1) // CHUNKSIZE * CHUNKSIZE - BLOCK_HEADER
 
 
 cdef PMEMoid _alloc_in_larger_class(size_t n, uint64_t type_num, uint64_t flags) noexcept:
     """After a class found no free block and no free chunk for a new run: a
     free block of a larger class (up to FALLBACK_FACTOR times n), so that the
-    last partly used runs of a full pool still serve.  OID_NULL if none."""
+    last partly used runs of a full pool still serve.  Above MULTI_MAX: a
+    block of whole chunks (see _class_flags).  OID_NULL if none."""
     cdef PMEMoid oid
     cdef int c
     oid.pool_uuid_lo = 0
     oid.off = 0
+    if n > MULTI_MAX:
+        return pmemobj_tx_xalloc(_chunks_size(n), type_num, flags)
     if n > CLASS_MAX:
         return oid
     c = _class_of[(n + 15) >> 4] + 1

@@ -325,3 +325,47 @@ def test_sigkill_during_transactions_on_large_collections(pool_path):
             dry = pool.mm._gc(dry_run=True)
             assert dry["refcounts_wrong"] == 0 and dry["freed_total"] == 0, dry
             del root
+
+
+# ---------------------------------------------------------------------------
+# Sizes above the largest allocation class (pmemobj/_heap.pxi): libpmemobj's
+# default classes would serve them from runs of up to 16 chunks (4 MiB), which
+# a small pool does not have although its free space is much larger.
+
+@pytest.mark.parametrize("n", [(16 << 10) + 1, 26 << 10, 64 << 10, 100 << 10, 200 << 10, 256 << 10,
+                               300 << 10, 512 << 10, 1 << 20, 2 << 20, (5 << 19) - 16, 5 << 19, 3 << 20])
+def test_a_fresh_small_pool_takes_any_size_that_fits(pool_path, n):
+    with pmemobj.create(pool_path, pool_size=8 << 20) as pool:
+        assert pool.stats()["largest_free_block"] >= n
+        with pool.transaction():
+            oid = pool.mm.alloc(n)
+        assert pool.mm.usable_size(oid) >= n
+        with pool.transaction():
+            pool.mm.free(oid)
+
+
+def test_sizes_from_64k_to_3m_in_a_fresh_small_pool(pool_path):
+    for n in list(range(64 << 10, 3 << 20, 37 << 10)) + [3 << 20]:
+        if os.path.exists(pool_path):
+            os.unlink(pool_path)
+        with pmemobj.create(pool_path, pool_size=8 << 20) as pool:
+            with pool.transaction():
+                pool.mm.alloc(n)
+
+
+def test_large_blocks_fill_a_pool_and_free_their_chunks(pool_path):
+    with pmemobj.create(pool_path, pool_size=8 << 20) as pool:
+        mm = pool.mm
+        for n in (1 << 20, 300 << 10, 100 << 10, 26 << 10, 3 << 20):
+            got = []
+            with pytest.raises(PoolFullError):
+                while True:
+                    with pool.transaction():
+                        got.append(mm.alloc(n))
+            assert len(got) * n >= 2 << 20                   # most of the 4.4 MB heap
+            with pool.transaction():
+                for oid in got:
+                    mm.free(oid)
+        with pool.transaction():                            # the chunks were given back
+            mm.free(mm.alloc(3 << 20))
+

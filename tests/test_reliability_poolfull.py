@@ -155,12 +155,15 @@ def test_fill_delete_refill(pool_path, kind, size):
 
 
 @pytest.mark.parametrize("kind", LARGE)
-def test_small_pool_refuses_large_objects_cleanly(pool_path, kind):
+def test_small_pool_takes_large_objects_until_full(pool_path, kind):
+    # a 1 MiB object takes 5 whole chunks of the 17 of the heap (libpmemobj's
+    # default classes wanted a run of 16 chunks for it: none fitted)
     with pmemobj.create(pool_path, pool_size=SMALL_POOL) as pool:
         items = Buckets(pool, pool.new(PersistentList))
         pool.root = items.root
-        assert fill(pool, items, KINDS[kind], 0) == 0
-        assert fill(pool, items, _str, 0) > 1000       # smaller objects still fit
+        n = fill(pool, items, KINDS[kind], 0)
+        assert n >= 2, n
+        assert fill(pool, items, _str, n) > 50         # smaller objects still fit the rest
         assert_consistent(pool)
     assert pmemobj.check_file(pool_path)
 
