@@ -120,15 +120,20 @@ cdef _free_log_extensions(filename):
 
 
 cdef inline uint64_t _class_flags(size_t n) noexcept:
-    """The POBJ_CLASS_ID flag of the class serving n bytes.  Above MULTI_MAX:
-    the flag of the smallest class, which cannot hold n (libpmemobj refuses
-    the allocation with ENOMEM before it looks at the heap), so that
-    _alloc_in_larger_class asks for whole chunks instead."""
+    """The POBJ_CLASS_ID flag of the class serving n bytes; above MULTI_MAX
+    none: the request is whole chunks (_request_size), libpmemobj's choice."""
     if n <= CLASS_MAX:
         return POBJ_CLASS_ID(_class_id[_class_of[(n + 15) >> 4]])
     if n <= MULTI_MAX:
         return POBJ_CLASS_ID(_class_id[NCLASSES - 1])
-    return POBJ_CLASS_ID(_class_id[0])
+    return 0
+
+
+cdef inline size_t _request_size(size_t n) noexcept:
+    """What to ask libpmemobj for to hold n bytes: n, or above MULTI_MAX the
+    whole chunks holding it (its own choice for such a size would be a run
+    of up to 16 chunks, which a small pool may lack)."""
+    return _chunks_size(n) if n > MULTI_MAX else n
 
 
 cdef inline size_t _chunks_size(size_t n) noexcept:
@@ -141,14 +146,11 @@ cdef inline size_t _chunks_size(size_t n) noexcept:
 cdef PMEMoid _alloc_in_larger_class(size_t n, uint64_t type_num, uint64_t flags) noexcept:
     """After a class found no free block and no free chunk for a new run: a
     free block of a larger class (up to FALLBACK_FACTOR times n), so that the
-    last partly used runs of a full pool still serve.  Above MULTI_MAX: a
-    block of whole chunks (see _class_flags).  OID_NULL if none."""
+    last partly used runs of a full pool still serve.  OID_NULL if none."""
     cdef PMEMoid oid
     cdef int c
     oid.pool_uuid_lo = 0
     oid.off = 0
-    if n > MULTI_MAX:
-        return pmemobj_tx_xalloc(_chunks_size(n), type_num, flags)
     if n > CLASS_MAX:
         return oid
     c = _class_of[(n + 15) >> 4] + 1

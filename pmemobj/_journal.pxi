@@ -566,12 +566,19 @@ _JOURNAL_MODE = os.environ.get("PMEMOBJ_JOURNAL", "auto")
 
 
 cdef uint64_t _journal_size(uint64_t pool_size):
-    """The records a new journal holds: a 32nd of the pool, 256 KiB to 64 MiB
-    (PMEMOBJ_JOURNAL_SIZE, in bytes, sets it: for tests)."""
+    """The records a new journal holds: about a 64th of the pool, up to 64 MiB,
+    in a block that fills whole chunks of 256 KiB (libpmemobj's 16-byte
+    header included); in a pool under 16 MiB, seven units of the largest
+    run class (_heap.pxi) instead of a chunk.  PMEMOBJ_JOURNAL_SIZE, in
+    bytes, sets it (for tests)."""
     want = os.environ.get("PMEMOBJ_JOURNAL_SIZE")
     if want:
         return max(int(want), 4096) // 8 * 8
-    return min(max(pool_size // 32, 256 << 10), 64 << 20)
+    cdef uint64_t chunk = 256 << 10
+    cdef uint64_t chunks = min(pool_size // 64 // chunk, 256)
+    if chunks == 0:
+        return 114784 - PYP_J_HDR_SIZE      # (_heap.pxi's MULTI_MAX)
+    return chunks * chunk - 16 - PYP_J_HDR_SIZE
 
 
 def _in_memory(path):

@@ -350,7 +350,7 @@ cdef uint64_t _mm_alloc(MemoryManager self, size_t n, uint64_t type_num, bint ze
     if _fault(FAULT_ALLOC):
         self.fail(ENOMEM, f"allocation of {n} bytes (injected fault)")
     cdef uint64_t flags = (POBJ_XALLOC_ZERO if zero else 0) | POBJ_XALLOC_NO_ABORT
-    cdef PMEMoid oid = pmemobj_tx_xalloc(n, type_num, flags | _class_flags(n))
+    cdef PMEMoid oid = pmemobj_tx_xalloc(_request_size(n), type_num, flags | _class_flags(n))
     cdef int err
     if oid.off == 0:
         err = errno or ENOMEM

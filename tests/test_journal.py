@@ -22,6 +22,9 @@ import pytest
 
 import pmemobj
 from pmemobj import _core, cli
+from hypothesis.stateful import rule
+
+import test_tx_sequences
 from support import ROOT, TESTS, assert_no_garbage
 
 JOURNAL = {"PMEMOBJ_JOURNAL": "1"}
@@ -334,3 +337,47 @@ def test_a_disk_directory_gets_a_journal_by_default(monkeypatch):
                 assert pool.mm.journal is None
         finally:
             shutil.rmtree(shm, ignore_errors=True)
+
+
+# -- transactions of many operations, and a crash after any of them ----------------
+
+class JournalTxMachine(test_tx_sequences.TxMachine):
+    """The differential machine of test_tx_sequences on a pool with a small
+    journal (16 KiB: checkpoints every few transactions, big ones spill), plus
+    a crash: the pool file copied while the pool is open (what the disk holds
+    if the power fails right after the last commit) is what the work goes on
+    with; its open replays the journal."""
+    kind = "mixed"
+
+    def __init__(self):
+        self._saved = (_core._JOURNAL_MODE, os.environ.get("PMEMOBJ_JOURNAL_SIZE"))
+        _core._JOURNAL_MODE = "1"
+        os.environ["PMEMOBJ_JOURNAL_SIZE"] = "16384"
+        super().__init__()
+        assert self.pool.mm.journal["capacity"] == 16384
+        self.copies = 0
+
+    def teardown(self):
+        try:
+            super().teardown()
+        finally:
+            _core._JOURNAL_MODE, size = self._saved
+            if size is None:
+                os.environ.pop("PMEMOBJ_JOURNAL_SIZE", None)
+            else:
+                os.environ["PMEMOBJ_JOURNAL_SIZE"] = size
+
+    @rule()
+    def crash(self):
+        self.copies += 1
+        copy = os.path.join(self.dir, f"crash{self.copies}.pool")
+        shutil.copyfile(self.path, copy)
+        self.pool.close()
+        os.unlink(self.path)
+        self.path = copy
+        self.pool = pmemobj.open(copy)
+        assert self.pool.recovered is not None      # not closed: the recovery ran
+
+
+TestJournalTransactions = JournalTxMachine.TestCase
+TestJournalTransactions.settings = test_tx_sequences.settings(test_tx_sequences.SETTINGS, max_examples=30)
