@@ -597,6 +597,8 @@ def _replay_journal(filename):
     with nogil:
         n = pyp_j_replay(cpath, root_at, PYP_JOURNAL_IN_ROOT)
     if n == -1:
+        if errno in (_errno.EACCES, _errno.EPERM, _errno.EROFS):
+            return 0            # a file this process cannot write: the open says so
         raise OSError(errno, f"cannot replay the journal of the pool: {os.strerror(errno)}", filename)
     if n == -2:
         raise InvalidPoolError(EINVAL, "damaged pool: a record of its journal names bytes outside the pool",

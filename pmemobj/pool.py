@@ -89,7 +89,8 @@ class PersistentObjectPool:
 
     @property
     def durability(self):
-        """"power": every committed transaction survives a power loss; "process":
+        """"power": every committed transaction survives a power loss (on a
+        disk, through the pool's journal: one fdatasync per commit); "process":
         commits survive a crash of the process, and sync() (called by close())
         makes them survive a power loss.  See docs/durability.rst."""
         return self.mm.durability
@@ -97,7 +98,8 @@ class PersistentObjectPool:
     def sync(self):
         """Make every transaction committed so far durable (waits for other
         threads' transactions; TransactionError inside one of this thread).  At
-        durability "power" there is nothing to do but flush the file once."""
+        durability "power" there is nothing to do but flush the file once (with
+        a journal: write its records into the pool file, a checkpoint)."""
         self.mm.sync()
 
     @property
