@@ -243,6 +243,21 @@ cdef extern from *:
         return x->lo < y->lo ? -1 : x->lo > y->lo;
     }
 
+    /* One range's bytes as they are now, appended to the record being built. */
+    static void pyp_j_emit(pyp_jrnl_t *j, const char *lo, const char *hi) {
+        if (lo >= hi) return;
+        uint64_t off = (uint64_t)(lo - j->base), len = (uint64_t)(hi - lo);
+        uint64_t padded = (len + 7) & ~(uint64_t)7;
+        if (pyp_j_grow((void **)&j->pend, &j->cappend, j->npend + sizeof(pyp_jent_t) + padded, 1) != 0)
+            pyp_j_fatal("pmemobj: no memory for the journal");
+        pyp_jent_t e = {off, len};
+        memcpy(j->pend + j->npend, &e, sizeof e);
+        memcpy(j->pend + j->npend + sizeof e, lo, len);
+        memset(j->pend + j->npend + sizeof e + len, 0, padded - len);
+        j->npend += sizeof e + padded;
+        pyp_j_mark(j, off, len);
+    }
+
     /* What was flushed since the last drain, copied into the record being built. */
     static void pyp_j_capture(pyp_jrnl_t *j) {
         if (j->nnoted == 0) return;
@@ -255,17 +270,17 @@ cdef extern from *:
                 j->noted[++k] = j->noted[i];
             }
         }
+        /* (nothing flushes the journal's own bytes; were a range to reach
+         * them, they are left out: a record never names the journal) */
+        const char *jlo = j->base + j->joff, *jhi = jlo + PYP_J_HDR + j->cap;
         for (size_t i = 0; i <= k; i++) {
-            uint64_t off = (uint64_t)(j->noted[i].lo - j->base), len = (uint64_t)(j->noted[i].hi - j->noted[i].lo);
-            uint64_t padded = (len + 7) & ~(uint64_t)7;
-            if (pyp_j_grow((void **)&j->pend, &j->cappend, j->npend + sizeof(pyp_jent_t) + padded, 1) != 0)
-                pyp_j_fatal("pmemobj: no memory for the journal");
-            pyp_jent_t e = {off, len};
-            memcpy(j->pend + j->npend, &e, sizeof e);
-            memcpy(j->pend + j->npend + sizeof e, j->noted[i].lo, len);
-            memset(j->pend + j->npend + sizeof e + len, 0, padded - len);
-            j->npend += sizeof e + padded;
-            pyp_j_mark(j, off, len);
+            const char *lo = j->noted[i].lo, *hi = j->noted[i].hi;
+            if (lo < jhi && hi > jlo) {
+                pyp_j_emit(j, lo, jlo);
+                pyp_j_emit(j, jhi, hi);
+            } else {
+                pyp_j_emit(j, lo, hi);
+            }
         }
         j->nnoted = 0;
         if (pyp_j_grow((void **)&j->groups, &j->capgroups, j->ngroups + 1, sizeof(size_t)) != 0)
