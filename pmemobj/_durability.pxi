@@ -73,6 +73,7 @@ cdef extern from *:
     static int pyp_jrnl_note(int slot, const char *a, const char *e);
     static void pyp_jrnl_drain(int slot);
     static void pyp_jrnl_stop(int slot, int checkpoint);
+    static int pyp_jrnl_pools;      /* pools journaling now: none, and the flush functions skip the journal */
 
     static long pyp_dur_msyncs;     /* counted for the tests */
     static int pyp_dur_merge_clobber = 1;
@@ -99,7 +100,7 @@ cdef extern from *:
             pyp_dur_pool_t *p = &pyp_dur_pools[i];
             if (p->base == NULL || a < p->base || e > p->base + p->size)
                 continue;
-            if (pyp_jrnl_note(i, a, e)) {
+            if (__atomic_load_n(&pyp_jrnl_pools, __ATOMIC_RELAXED) && pyp_jrnl_note(i, a, e)) {
                 pyp_dur_any = 1;
                 return;
             }
@@ -125,7 +126,8 @@ cdef extern from *:
         pyp_dur_any = 0;
         int n = __atomic_load_n(&pyp_dur_npools, __ATOMIC_ACQUIRE);
         for (int i = 0; i < n; i++) {
-            pyp_jrnl_drain(i);
+            if (__atomic_load_n(&pyp_jrnl_pools, __ATOMIC_RELAXED))
+                pyp_jrnl_drain(i);
             pyp_dur_pending_t *q = &pyp_dur_pending[i];
             if (q->lo == NULL)
                 continue;

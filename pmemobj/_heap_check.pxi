@@ -28,14 +28,22 @@ DEF CHUNK_FLAG_FLEX_BITMAP = 8
 DEF RUN_HEADER = 16
 
 
-cdef int _check_run(MemoryManager mm, chunk_header_t *h, uint64_t *run, str where) except -1:
-    """The header flags and block size of a run (`run` points at its first chunk)."""
+cdef int _check_run(MemoryManager mm, chunk_header_t *h, uint64_t *run, bint in_chunk, uint64_t n) except -1:
+    """The header flags and block size of a run (`run` points at its first
+    chunk), named in an error as the run "in chunk n" or "of 0xn" (an
+    allocation's offset; the text is made only then: this runs per access)."""
     if h.flags & ~(CHUNK_FLAG_COMPACT_HEADER | CHUNK_FLAG_FLEX_BITMAP) or \
             not h.flags & CHUNK_FLAG_COMPACT_HEADER:
-        raise InvalidPoolError(EINVAL, f"damaged pool: run flags 0x{h.flags:x} {where}", mm.filename)
+        raise InvalidPoolError(EINVAL, f"damaged pool: run flags 0x{h.flags:x} {_run_where(in_chunk, n)}",
+                               mm.filename)
     if run[0] < 16 or run[0] > <uint64_t>CHUNKSIZE * h.size_idx - RUN_HEADER:
-        raise InvalidPoolError(EINVAL, f"damaged pool: run block size {run[0]} {where}", mm.filename)
+        raise InvalidPoolError(EINVAL, f"damaged pool: run block size {run[0]} {_run_where(in_chunk, n)}",
+                               mm.filename)
     return 0
+
+
+cdef str _run_where(bint in_chunk, uint64_t n):
+    return f"in chunk {n}" if in_chunk else f"of 0x{n:x}"
 
 
 cdef int _check_block(MemoryManager mm, uint64_t off) except -1:
@@ -61,7 +69,7 @@ cdef int _check_block(MemoryManager mm, uint64_t off) except -1:
         if h.type != CHUNK_TYPE_RUN:
             raise InvalidPoolError(EINVAL, f"damaged pool: 0x{off:x} is in run data outside a run", mm.filename)
     if h.type == CHUNK_TYPE_RUN:
-        _check_run(mm, h, <uint64_t *>(mm.base + data + chunk * CHUNKSIZE), f"of 0x{off:x}")
+        _check_run(mm, h, <uint64_t *>(mm.base + data + chunk * CHUNKSIZE), False, off)
     elif h.type == CHUNK_TYPE_USED:
         if h.flags != CHUNK_FLAG_COMPACT_HEADER:
             raise InvalidPoolError(EINVAL, f"damaged pool: chunk flags 0x{h.flags:x} of 0x{off:x}", mm.filename)
@@ -99,7 +107,7 @@ cdef int _check_heap(MemoryManager mm) except -1:
                                        mm.filename)
             if h.type == CHUNK_TYPE_RUN:
                 run = <uint64_t *>(mm.base + zone + ZONE_HEADER + 8 * MAX_CHUNK + CHUNKSIZE * i)
-                _check_run(mm, h, run, f"in chunk {i}")
+                _check_run(mm, h, run, True, i)
                 # the chunks a run spans: libpmemobj's walk aborts or loops on a damaged one
                 for j in range(1, h.size_idx):
                     d = h + j

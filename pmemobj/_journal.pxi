@@ -515,6 +515,7 @@ cdef extern from *:
         j->npages = npages;
         j->keep = keep;
         j->syncs = 1;
+        __atomic_add_fetch(&pyp_jrnl_pools, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&j->on, 1, __ATOMIC_RELEASE);
         return 0;
     fail:
@@ -536,6 +537,7 @@ cdef extern from *:
         if (checkpoint) pyp_jrnl_checkpoint(slot);
         pthread_mutex_lock(&j->lock);
         __atomic_store_n(&j->on, 0, __ATOMIC_RELEASE);
+        __atomic_sub_fetch(&pyp_jrnl_pools, 1, __ATOMIC_RELAXED);
         close(j->fd);
         munmap(j->keep, PYP_J_PAGE);       /* (the pool is closing: its lock goes) */
         free(j->noted); free(j->pend); free(j->groups); free(j->jmem); free(j->dirty);
