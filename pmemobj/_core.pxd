@@ -105,6 +105,8 @@ cdef class MemoryManager:
     cdef public set orphans           # objects whose last proxy died at refcount 0: freed at the next begin
     cdef set tx_orphans               # the orphans this transaction frees (restored if it aborts)
     cdef set tx_released              # objects this transaction frees (None: none yet)
+    cdef bint runs_held               # an allocation since open or the last recycle: classes hold runs
+    cdef bint recycle_due             # an allocation found its class full: recycle the runs after this transaction
     # volatile mirrors
     cdef dict proxies                 # off -> weakref to the live proxy
     cdef list type_names              # type id - FIRST_CLASS -> "module:qualname"

@@ -18,6 +18,14 @@
 # choice for a size of whole chunks (less a block header), which returns to
 # the free chunks as soon as it is freed.  (Classes of their own would hold a
 # chunk each once used: libpmemobj keeps an empty run with its class.)
+#
+# On a fragmented heap (many classes with partly used runs, no free chunk) a
+# class can be full while megabytes are free in other classes' runs.  An
+# allocation then takes a range of free units of another class (libpmemobj
+# serves up to 64 units in a row of a run as one block), chosen from a walk
+# of the heap (_alloc_in_any_class); after that transaction the runs are
+# detached and the empty ones given back as free chunks (_recycle_runs: not
+# possible inside a transaction, which holds the lane that it would use).
 
 from struct import error as struct_error
 
@@ -146,7 +154,9 @@ cdef inline size_t _chunks_size(size_t n) noexcept:
 cdef PMEMoid _alloc_in_larger_class(size_t n, uint64_t type_num, uint64_t flags) noexcept:
     """After a class found no free block and no free chunk for a new run: a
     free block of a larger class (up to FALLBACK_FACTOR times n), so that the
-    last partly used runs of a full pool still serve.  OID_NULL if none."""
+    last partly used runs of a full pool still serve.  OID_NULL if none.
+    (The quick first try, without a walk of the heap; _alloc_in_any_class
+    then tries every class with room.)"""
     cdef PMEMoid oid
     cdef int c
     oid.pool_uuid_lo = 0
@@ -162,27 +172,73 @@ cdef PMEMoid _alloc_in_larger_class(size_t n, uint64_t type_num, uint64_t flags)
     return oid
 
 
+DEF RUN_UNIT_MAX = 64        # libpmemobj 1.12: the units of one block of a run lie in one 64-bit word of its bitmap
+
+
+cdef int _class_index(uint64_t block_size) noexcept:
+    """Which of our classes has blocks of this size (headers included); -1: none."""
+    cdef int lo = 0, hi = NCLASSES - 1, mid
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if _class_usable[mid] + BLOCK_HEADER == block_size:
+            return mid
+        if _class_usable[mid] + BLOCK_HEADER < block_size:
+            lo = mid + 1
+        else:
+            hi = mid - 1
+    return -1
+
+
 cdef PMEMoid _alloc_in_any_class(MemoryManager mm, size_t n, uint64_t type_num, uint64_t flags):
-    """The last resort before a pool is full: a free unit of any larger class
-    (each class keeps a run of its own, which may be all that is left)."""
+    """The last resort before a pool is full: a block of any class that has room
+    for n bytes, several units in a row if need be (libpmemobj gives a block up
+    to 64 units of a run, all in one 64-bit word of its bitmap: it does not
+    split objects, so only such a range of free units serves).  The candidates
+    come from one walk of the heap (runs, free units, the longest range of free
+    units a block can take), least waste first.  A candidate can still fail:
+    units freed or allocated in this transaction show as free in the bitmaps."""
     cdef PMEMoid oid
-    cdef int c
+    cdef int c, first_tried = -1
+    cdef uint64_t units, block
     oid.pool_uuid_lo = 0
     oid.off = 0
-    if n > CLASS_MAX:
-        return oid
+    if n <= CLASS_MAX:
+        first_tried = _class_of[(n + 15) >> 4]        # the class itself failed already
+    elif n <= MULTI_MAX:
+        first_tried = NCLASSES - 1
     try:
         runs = {}
         _heap_stats(mm, runs)
     except Exception:               # a damaged heap: the allocation fails as it would have
         return oid
-    for c in range(_class_of[(n + 15) >> 4], NCLASSES):
-        r = runs.get(_class_usable[c] + BLOCK_HEADER)
-        if r is not None and r[2]:
-            oid = pmemobj_tx_xalloc(n, type_num, flags | POBJ_CLASS_ID(_class_id[c]))
-            if oid.off:
-                return oid
+    candidates = []
+    for block_size, r in runs.items():
+        c = _class_index(block_size)
+        if c < 0 or c == first_tried or not r[2]:
+            continue
+        units = (n + BLOCK_HEADER + block_size - 1) // block_size
+        if units <= r[3]:               # r[3]: the longest range of free units one block can take
+            candidates.append((units * block_size, c))
+    candidates.sort()
+    for block, c in candidates:
+        oid = pmemobj_tx_xalloc(n, type_num, flags | POBJ_CLASS_ID(_class_id[c]))
+        if oid.off:
+            return oid
     return oid
+
+
+cdef int _recycle_runs(MemoryManager mm) noexcept:
+    """Outside a transaction only: make libpmemobj detach every class's run,
+    give the empty ones back as free chunks and count every free unit again
+    (pmemobj_defrag with no objects: its heap_force_recycle and nothing else).
+    Inside a transaction a class keeps its run even when empty, so that a
+    request for whole chunks fails although the runs hold free chunks; and
+    units freed in a run that is not attached stay unseen until enough of its
+    class are freed.  Done after a transaction in which an allocation found
+    its class full (the pool is tight), never on the way of a normal one."""
+    mm.recycle_due = False
+    mm.runs_held = False
+    return pmemobj_defrag(mm.pop, NULL, 0, NULL)
 
 
 # Threads share one arena: transactions on a pool are serialized by its lock
@@ -195,36 +251,56 @@ pmemobj_ctl_set(NULL, b"heap.arenas_assignment_type", &_assignment)
 # Used and free space, read from the chunk headers and run bitmaps (the
 # layout _check_heap walks; the pool is open and checked)
 
-cdef uint64_t _run_free_units(const char *run, uint64_t size_idx, uint64_t block_size, uint64_t *nbits) noexcept:
-    """Free units of a run; *nbits: all its units.  (libpmemobj 1.12's flexible
-    bitmap: 64-bit values after the 16-byte run header, as many as the units
-    need, padded so that the header and the bitmap end on a cache line.)"""
+cdef uint64_t _run_free_units(const char *run, uint64_t size_idx, uint64_t block_size, uint64_t *nbits,
+                              uint64_t *longest) noexcept:
+    """Free units of a run; *nbits: all its units; *longest: the longest range
+    of free units in one 64-bit value of the bitmap (what one block can take).
+    (libpmemobj 1.12's flexible bitmap: 64-bit values after the 16-byte run
+    header, as many as the units need, padded so that the header and the
+    bitmap end on a cache line.)"""
     cdef uint64_t content = size_idx * CHUNKSIZE - RUN_HEADER
     cdef uint64_t n = content // block_size
     cdef uint64_t nvalues = ((n + 63) // 64 + 2 + 7) // 8 * 8 - 2
     cdef const uint64_t *values = <const uint64_t *>(run + RUN_HEADER)
-    cdef uint64_t used = 0, i, v
+    cdef uint64_t used = 0, i, v, x, k, best = 0
     n = (content - nvalues * 8) // block_size
     for i in range((n + 63) // 64):
         v = values[i]
         if i == n // 64:
-            v &= (<uint64_t>1 << (n % 64)) - 1
+            v |= ~((<uint64_t>1 << (n % 64)) - 1)     # the units past the last count as used
+            used -= 64 - n % 64
+        x = ~v
+        k = 0
+        while x:                        # the longest run of ones in x: the steps to clear it
+            x &= x << 1
+            k += 1
+        if k > best:
+            best = k
         while v:
             v &= v - 1
             used += 1
     nbits[0] = n
+    longest[0] = best
     return n - used
 
 
 cdef dict _heap_stats(MemoryManager mm, dict runs=None):
     """Bytes of the heap: in blocks handed out, free, in whole free chunks; the
-    longest run of free chunks; the largest block a class with a free unit serves.
-    runs: filled with {block size: [runs, units used, units free]}."""
+    largest block an allocation can get now: a range of free chunks, or a
+    range of free units of one of our classes' runs (_alloc_in_any_class).
+    An empty run counts as free chunks only while no class holds runs (since
+    the open or the last _recycle_runs): libpmemobj keeps a class's run
+    attached even when it is empty, and it is then only free units of that
+    class ("empty_run_bytes").
+    runs: filled with {block size: [chunks, units used, units free, the longest
+    range of free units one block can take]}."""
     _check_heap(mm)
     cdef uint64_t heap = (<uint64_t *>(mm.base + 5136))[0]     # pmemobjpool.heap_offset
     cdef uint64_t zone_size = ZONE_HEADER + <uint64_t>MAX_CHUNK * (8 + CHUNKSIZE)
-    cdef uint64_t zone = heap + HEAP_HEADER, i, n, nbits, free_units, block_size
-    cdef uint64_t total = 0, used = 0, free_chunks = 0, span = 0, longest = 0, largest_unit = 0
+    cdef uint64_t zone = heap + HEAP_HEADER, i, n, nbits, free_units, block_size, run_longest
+    cdef uint64_t total = 0, used = 0, free_chunks = 0, span = 0, longest = 0, largest_in_run = 0
+    cdef uint64_t empty_runs = 0
+    cdef bint held = mm.runs_held
     cdef chunk_header_t *h
     cdef const char *data
     while zone + ZONE_HEADER + 8 * MAX_CHUNK <= mm.pool_size:
@@ -241,19 +317,25 @@ cdef dict _heap_stats(MemoryManager mm, dict runs=None):
                 span += h.size_idx
             elif h.type == CHUNK_TYPE_RUN:
                 block_size = (<const uint64_t *>(data + i * CHUNKSIZE))[0]
-                free_units = _run_free_units(data + i * CHUNKSIZE, h.size_idx, block_size, &nbits)
+                free_units = _run_free_units(data + i * CHUNKSIZE, h.size_idx, block_size, &nbits, &run_longest)
                 used += (nbits - free_units) * block_size
                 if runs is not None:
-                    r = runs.setdefault(block_size, [0, 0, 0])
+                    r = runs.get(block_size)
+                    if r is None:
+                        r = runs[block_size] = [0, 0, 0, 0]
                     r[0] += h.size_idx
                     r[1] += nbits - free_units
                     r[2] += free_units
-                if free_units == nbits:             # an empty run: libpmemobj turns it into free chunks
+                    if run_longest > r[3]:
+                        r[3] = run_longest
+                if free_units == nbits and not held:    # not attached: libpmemobj makes it free chunks
                     free_chunks += h.size_idx
                     span += h.size_idx
                 else:
-                    if free_units and block_size > largest_unit:
-                        largest_unit = block_size
+                    if free_units == nbits:
+                        empty_runs += h.size_idx
+                    if run_longest * block_size > largest_in_run and _class_index(block_size) >= 0:
+                        largest_in_run = run_longest * block_size
                     span = 0
             else:
                 used += h.size_idx * CHUNKSIZE
@@ -265,9 +347,10 @@ cdef dict _heap_stats(MemoryManager mm, dict runs=None):
         if zone_size > mm.pool_size - zone:
             break
         zone += zone_size
-    largest = max(longest * CHUNKSIZE, largest_unit)        # a free chunk serves every class
+    largest = max(longest * CHUNKSIZE, largest_in_run)      # a free chunk serves every class
     return {"heap_bytes": total, "used_bytes": used, "free_bytes": total - used,
             "free_chunk_bytes": free_chunks * CHUNKSIZE,
+            "empty_run_bytes": empty_runs * CHUNKSIZE,
             "largest_free_block": largest - BLOCK_HEADER if largest else 0}
 
 
@@ -277,6 +360,9 @@ cdef str _full_message(MemoryManager mm, str what):
         s = _heap_stats(mm)
         left = (f"{s['free_bytes']:,} of {mm.pool_size:,} bytes free, the largest free block "
                 f"{s['largest_free_block']:,} bytes")
+        if s['empty_run_bytes']:
+            left += (f"; {s['empty_run_bytes']:,} bytes are empty runs that their allocation classes "
+                     f"keep until the transaction ends, whole free chunks after it")
     except Exception:           # a damaged heap: the stats are not worth a second error
         left = f"pool size {mm.pool_size:,} bytes"
     if mm.max_size:
@@ -289,7 +375,8 @@ cdef str _full_message(MemoryManager mm, str what):
 
 
 def _heap_runs(MemoryManager mm):
-    """Tests and benchmarks: {block size: [chunks in runs, units used, units free]}."""
+    """Tests and benchmarks: {block size: [chunks in runs, units used, units free,
+    the longest range of free units one block can take]}."""
     runs = {}
     _heap_stats(mm, runs)
     return runs

@@ -66,6 +66,13 @@ cdef extern from "libpmemobj.h" nogil:
     PMEMoid pmemobj_tx_xalloc(size_t size, uint64_t type_num, uint64_t flags)
     int pmemobj_tx_xfree(PMEMoid oid, uint64_t flags)
 
+    # outside transactions only (pmemobj/_heap.pxi: with no objects it only
+    # detaches the classes' runs and recycles the empty ones into free chunks)
+    struct pobj_defrag_result:
+        size_t total
+        size_t relocated
+    int pmemobj_defrag(PMEMobjpool *pop, PMEMoid **oidv, size_t oidcnt, pobj_defrag_result *result)
+
     # the control interface (pmemobj/_heap.pxi): allocation classes, arenas
     int pmemobj_ctl_get(PMEMobjpool *pop, const char *name, void *arg)
     int pmemobj_ctl_set(PMEMobjpool *pop, const char *name, void *arg)

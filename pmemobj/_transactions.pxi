@@ -218,6 +218,8 @@ cdef int _mm_end(MemoryManager self, bint ok) except -1:
             rc = pmemobj_tx_end()
             if not doomed:
                 pyp_jrnl_commit(self.jslot)     # (an abort's record goes with the next commit)
+    if self.recycle_due:
+        _recycle_runs(self)             # outside the transaction, the pool lock still held
     if _deferring:
         _settle_deferred(self, not doomed and rc == 0)
     pyp_set_tx_pool(NULL)
@@ -355,11 +357,13 @@ cdef uint64_t _mm_alloc(MemoryManager self, size_t n, uint64_t type_num, bint ze
     if oid.off == 0:
         err = errno or ENOMEM
         if err == ENOMEM:
+            self.recycle_due = True     # the heap is tight: _recycle_runs when the transaction ends
             oid = _alloc_in_larger_class(n, type_num, flags)
             if oid.off == 0:
                 oid = _alloc_in_any_class(self, n, type_num, flags)
         if oid.off == 0:
             self.fail(err, f"an allocation of {n:,} bytes")
+    self.runs_held = True
     if oid.off + n > self.pool_size:
         _mm_grown(self)                 # libpmemobj grew the heap (_growth.pxi)
     if self.tx_released is not None:

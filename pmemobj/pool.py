@@ -157,8 +157,11 @@ class PersistentObjectPool:
         """The pool's space, in bytes: ``pool_size`` (the file), ``heap_bytes``
         (what objects can use), ``used_bytes`` (in blocks handed out, headers
         included), ``free_bytes``, ``free_chunk_bytes`` (in whole free chunks of
-        256 KiB, which any allocation can use) and ``largest_free_block`` (the
-        largest allocation that can succeed now); and counts of this session."""
+        256 KiB, which any allocation can use), ``empty_run_bytes`` (runs whose
+        allocation class keeps them although empty: free chunks again at the
+        next open, or after a transaction in which an allocation found its
+        class full) and ``largest_free_block`` (the largest allocation that can
+        succeed now); and counts of this session."""
         return self.mm.stats()
 
     def gc(self, debug=None, full=True):
