@@ -557,14 +557,14 @@ cdef extern from *:
     static int pyp_jrnl_on(int slot) { return slot >= 0 && __atomic_load_n(&pyp_jrnl[slot].on, __ATOMIC_ACQUIRE); }
 
     #define PYP_JOURNAL_IN_ROOT offsetof(pyp_root_t, journal)
-    #define PYP_J_HDR_SIZE PYP_J_HDR
     """
     ctypedef struct pyp_jrnl_t:
         uint64_t joff, cap, used
         long records, checkpoints, spills, syncs
     pyp_jrnl_t pyp_jrnl[64]
     size_t PYP_JOURNAL_IN_ROOT
-    size_t PYP_J_HDR_SIZE
+    size_t PYP_J_HDR_SIZE "PYP_J_HDR"
+    uint64_t PYP_J_HDR_MAGIC
     long pyp_j_replay(const char *path, uint64_t root_at, uint64_t field) nogil
     void pyp_jrnl_commit(int slot) nogil
     void pyp_jrnl_checkpoint(int slot) nogil
@@ -605,8 +605,11 @@ def _in_memory(path):
 
 
 def _replay_journal(filename):
-    """Before anything reads a pool file that is not open: the commits its
-    journal holds, into the file.  Returns how many records it replayed."""
+    """Before anything reads a pool file: the commits its journal holds, into
+    the file.  Returns how many records it replayed; a file that is not a
+    regular file, or a pool open anywhere (libpmemobj's lock), is left alone."""
+    if not os.path.isfile(filename):
+        return 0
     cdef bytes path = os.fsencode(filename)
     cdef const char *cpath = path
     cdef long n
@@ -670,7 +673,7 @@ cdef int _mm_journal_start(MemoryManager self) except -1:
 cdef uint64_t _journal_cap_in(MemoryManager self, uint64_t joff) except? 0:
     """The capacity an existing journal block's header gives (0 if it has none)."""
     cdef uint64_t *h = <uint64_t *>self.ptr(joff, PYP_J_HDR_SIZE)
-    if h[0] != 0x314c4e524a505950 or h[1] != joff:
+    if h[0] != PYP_J_HDR_MAGIC or h[1] != joff:
         return 0
     return h[2]
 

@@ -60,11 +60,8 @@ cdef class MemoryManager:
         PersistentObjectPool says (_durability.pxi)."""
         if durability not in DURABILITY_LEVELS:
             raise ValueError(f"durability must be 'power' or 'process', not {durability!r}")
-        if os.path.lexists(filename) and flag != 'x' and os.path.isfile(filename):
-            key = _file_key(filename)
-            ref = _open_files.get(key)
-            if ref is None or ref() is None:
-                _replay_journal(filename)   # what a crash left in the journal, before anything reads the file
+        if flag != 'x':
+            _replay_journal(filename)       # what a crash left in the journal, before anything reads the file
         if not accept_unsynced and os.path.lexists(filename) and flag != 'x':
             _refuse_unsynced(filename)
         self.durability = durability

@@ -83,8 +83,7 @@ def check_file(filename):
 
     Returns True if consistent, False if not; raises on a file it cannot read."""
     filename = os.fspath(filename)
-    if os.path.isfile(filename) and _file_key(filename) not in _open_files:
-        _replay_journal(filename)
+    _replay_journal(filename)
     _precheck(filename)
     if _file_key(filename) in _open_files:
         raise PoolInUseError(_errno.EBUSY, "pool file is open in this process; close it first", filename)
@@ -328,6 +327,7 @@ cdef _mm_forget_mapping(MemoryManager self):
         _forget_deferred(_key(self))
     self.tx_cm = None
     self.pop = NULL
+    self.dur_slot = self.jslot = -1     # (the slots may serve another pool now)
     self.base = NULL
     self.rootp = NULL
     self.closed = True
